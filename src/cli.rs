@@ -1,0 +1,211 @@
+//! The whole command-line surface, in one place (clap derive).
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Proves that a bucket is fit to be Label Studio's persistent storage, and fast enough.
+#[derive(Debug, Parser)]
+#[command(name = "lsprobe", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show how Label Studio's storage configuration resolves.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Run a check suite against the configured bucket.
+    Check(CheckArgs),
+    /// Start, stop and describe local S3, GCS and Azure emulators.
+    #[command(subcommand)]
+    Emulators(EmulatorsCommand),
+    /// Start the local emulators, run the smoke suite on each, stop them.
+    Demo(DemoArgs),
+}
+
+/// `lsprobe config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the resolved target, where each value came from, and warnings.
+    Show(ConfigShowArgs),
+}
+
+/// Arguments of `lsprobe config show`.
+#[derive(Debug, Args)]
+pub struct ConfigShowArgs {
+    /// Where the configuration comes from.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+    pub format: ShowFormat,
+}
+
+/// Output formats of `config show`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
+}
+
+/// Where the storage configuration comes from, and the flags that override it.
+/// Precedence: flag > named file (`--env-file`, `--values`) > process environment.
+#[derive(Clone, Debug, Default, Args)]
+pub struct TargetArgs {
+    /// A Docker env-file as given to Label Studio (`docker run --env-file`).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// A Helm values file (`ls-values.yaml`) of the Label Studio chart.
+    #[arg(long, value_name = "FILE")]
+    pub values: Option<PathBuf>,
+    /// Where Kubernetes secrets are mounted: DIR/<secret>/<key> holds each value.
+    #[arg(long, value_name = "DIR")]
+    pub secret_dir: Option<PathBuf>,
+    /// Storage type: s3, gcs or azure.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub storage_type: Option<String>,
+    /// Bucket (S3, GCS) or container (Azure).
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// Folder inside the bucket that Label Studio writes under.
+    #[arg(long)]
+    pub folder: Option<String>,
+    /// Endpoint URL (S3-compatible server, GCS endpoint, Azure blob endpoint).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Region (S3).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// The Label Studio origin the browser uses (repeatable); default from LABEL_STUDIO_HOST.
+    #[arg(long = "origin", value_name = "URL")]
+    pub origins: Vec<String>,
+}
+
+/// Arguments of `lsprobe check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Where the configuration comes from.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Suite to run: a name under suites/ (smoke, full) or a path to a suite file.
+    #[arg(long, default_value = "smoke")]
+    pub suite: String,
+    /// Report formats to write (repeatable): text, json, junit.
+    #[arg(long = "format", value_enum)]
+    pub formats: Vec<ReportFormat>,
+    /// Directory to write reports into, each as soon as its phase ends.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+    /// Turn warnings into failures.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Report formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+pub enum ReportFormat {
+    /// The terminal summary.
+    Text,
+    /// JSON per reports/report.schema.json.
+    Json,
+    /// JUnit XML for CI systems.
+    Junit,
+}
+
+/// Arguments of `lsprobe demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory for the reports (default reports/demo-<timestamp>).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
+}
+
+/// Which emulator(s) a command acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+pub enum EmulatorProvider {
+    /// s3rver: S3 with CORS rules enforced.
+    S3,
+    /// moto with IAM enforcement: the guide's policy and users missing one action each.
+    S3Iam,
+    /// fake-gcs-server.
+    Gcs,
+    /// Azurite (blob service).
+    Azure,
+    /// All of the above.
+    All,
+}
+
+/// How emulators are run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EmulatorBackend {
+    /// Docker when an engine answers, native otherwise.
+    Auto,
+    /// Processes installed from npm and PyPI into LSPROBE_HOME.
+    Native,
+    /// Containers of the public images through a Docker engine.
+    Docker,
+}
+
+/// `lsprobe emulators ...`
+#[derive(Debug, Subcommand)]
+pub enum EmulatorsCommand {
+    /// Install (first time) and start emulators; a no-op for those already running.
+    Up {
+        /// Which emulator(s).
+        #[arg(long, value_enum, default_value_t = EmulatorProvider::All)]
+        provider: EmulatorProvider,
+        /// How to run them.
+        #[arg(long, value_enum, default_value_t = EmulatorBackend::Auto)]
+        backend: EmulatorBackend,
+    },
+    /// Stop the emulators this tool started.
+    Down {
+        /// Which emulator(s).
+        #[arg(long, value_enum, default_value_t = EmulatorProvider::All)]
+        provider: EmulatorProvider,
+    },
+    /// List running emulators and their addresses.
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
+    },
+    /// Print the Label Studio configuration that reaches an emulator.
+    Env {
+        /// Which emulator.
+        #[arg(long, value_enum)]
+        provider: EmulatorProvider,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = EnvFormat::EnvList)]
+        format: EnvFormat,
+        /// For s3-iam: which user's keys (full, no-list, no-put, no-get, no-delete).
+        #[arg(long, default_value = "full")]
+        user: String,
+    },
+}
+
+/// Formats of `emulators env`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EnvFormat {
+    /// `KEY=VALUE` lines, as `docker run --env-file` and `lsprobe --env-file` read them.
+    EnvList,
+    /// A JSON object.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,14 @@
+//! Label Studio's storage configuration, read exactly as Label Studio reads it:
+//! flags > named file (env.list or ls-values.yaml) > process environment.
+pub mod secret;
+pub mod show;
+pub mod target;
+
+pub use secret::Secret;
+pub use target::*;
+
+/// Invalid configuration: the message names the input (file:line, key path, flag, variable)
+/// and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);

@@ -1,0 +1,32 @@
+//! lsprobe: proves that a bucket is fit to be Label Studio's persistent storage, and fast enough.
+//!
+//! The binary is a thin shell over [`run`]; tests call the same code in-process.
+pub mod checks;
+pub mod cli;
+pub mod config;
+pub mod emulators;
+pub mod error;
+pub mod exit;
+
+pub use error::RunError;
+pub use exit::Exit;
+
+use cli::{Cli, Command, ConfigCommand};
+
+/// Runs one command line to its end and returns the exit status. Errors are printed to stderr.
+pub async fn run(cli: Cli) -> Exit {
+    let outcome = match cli.command {
+        Command::Config(ConfigCommand::Show(args)) => config::show::run(&args),
+        Command::Emulators(cmd) => emulators::run(&cmd).await,
+        Command::Check(_) | Command::Demo(_) => Err(RunError::Incomplete(anyhow::anyhow!(
+            "this command is not available in this build yet"
+        ))),
+    };
+    match outcome {
+        Ok(exit) => exit,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit()
+        }
+    }
+}
