@@ -43,6 +43,9 @@ pub struct ConfigShowArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
     pub format: ShowFormat,
+    /// Also list every variable and key read, with its source (never its value).
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 /// Output formats of `config show`.
@@ -85,6 +88,10 @@ pub struct TargetArgs {
     /// The Label Studio origin the browser uses (repeatable); default from LABEL_STUDIO_HOST.
     #[arg(long = "origin", value_name = "URL")]
     pub origins: Vec<String>,
+    /// A local copy of the GCS service-account JSON (overrides GOOGLE_APPLICATION_CREDENTIALS,
+    /// whose path may exist only inside the Label Studio container).
+    #[arg(long, value_name = "FILE")]
+    pub gcs_credentials: Option<PathBuf>,
 }
 
 /// Arguments of `lsprobe check`.

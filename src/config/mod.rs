@@ -1,9 +1,16 @@
 //! Label Studio's storage configuration, read exactly as Label Studio reads it:
 //! flags > named file (env.list or ls-values.yaml) > process environment.
+pub mod env_list;
+pub mod environment;
+pub mod helm;
+pub mod parse;
+pub mod resolve;
 pub mod secret;
 pub mod show;
 pub mod target;
+pub mod vars;
 
+pub use resolve::{Resolved, resolve};
 pub use secret::Secret;
 pub use target::*;
 

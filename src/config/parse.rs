@@ -1,0 +1,151 @@
+//! Parsing one resolved value: booleans, durations, URLs, folders, origins, JSON.
+//! Every error names the value's source and the fix.
+use super::ConfigError;
+use super::target::{Source, Sourced};
+
+/// A boolean as Label Studio reads it (`true/false`, `1/0`, `yes/no`, `y/n`, `on/off`).
+pub fn boolean(v: &Sourced<String>, name: &str) -> Result<bool, ConfigError> {
+    match v.value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "y" | "on" => Ok(true),
+        "0" | "false" | "no" | "n" | "off" => Ok(false),
+        _ => Err(ConfigError(format!(
+            "{name} = `{}` ({}) is not a boolean; use true or false",
+            v.value, v.source
+        ))),
+    }
+}
+
+/// A positive number of seconds.
+pub fn seconds(v: &Sourced<String>, name: &str) -> Result<u64, ConfigError> {
+    match v.value.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(ConfigError(format!(
+            "{name} = `{}` ({}) is not a positive whole number of seconds; e.g. 86400 for a day",
+            v.value, v.source
+        ))),
+    }
+}
+
+/// An http(s) URL with a host.
+pub fn url(v: &Sourced<String>, name: &str) -> Result<url::Url, ConfigError> {
+    let bad = |why: &str| {
+        ConfigError(format!(
+            "{name} = `{}` ({}) is not a usable URL: {why}; write it as \
+             https://host[:port] (http:// only for local emulators)",
+            v.value, v.source
+        ))
+    };
+    let parsed = url::Url::parse(v.value.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad(&format!("the scheme is `{}`", parsed.scheme())));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("it has no host"));
+    }
+    Ok(parsed)
+}
+
+/// A browser origin (`scheme://host[:port]`) from a URL; a path is dropped with a note.
+pub fn origin(v: &Sourced<String>, name: &str) -> Result<(String, Option<String>), ConfigError> {
+    let parsed = url(v, name)?;
+    let origin = parsed.origin().ascii_serialization();
+    let note = (parsed.path() != "/" && !parsed.path().is_empty()).then(|| {
+        format!(
+            "{name} = `{}` ({}): the browser's Origin is `{origin}`; the path is not part of it",
+            v.value, v.source
+        )
+    });
+    Ok((origin, note))
+}
+
+/// A JSON object (e.g. `STORAGE_AWS_OBJECT_PARAMETERS`).
+pub fn json_object(
+    v: &Sourced<String>,
+    name: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, ConfigError> {
+    match serde_json::from_str::<serde_json::Value>(&v.value) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ConfigError(format!(
+            "{name} ({}) must be a JSON object, e.g. {{\"ServerSideEncryption\": \"AES256\"}}",
+            v.source
+        ))),
+        Err(e) => Err(ConfigError(format!(
+            "{name} ({}) is not valid JSON ({e}); write a JSON object, e.g. \
+             {{\"ServerSideEncryption\": \"AES256\"}}",
+            v.source
+        ))),
+    }
+}
+
+/// A folder as Label Studio's storage backends use it: leading and trailing slashes dropped,
+/// repeated slashes collapsed. `""`, `"a"`, `"a/"`, `"/a/b/"` become `""`, `a`, `a`, `a/b`.
+pub fn folder(raw: &str) -> String {
+    raw.split('/')
+        .filter(|segment| !segment.is_empty())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// A value that came from nowhere but Label Studio's default.
+pub fn default<T>(value: T) -> Sourced<T> {
+    Sourced::new(value, Source::Default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flag(v: &str) -> Sourced<String> {
+        Sourced::new(v.to_string(), Source::Flag { flag: "--x".into() })
+    }
+
+    #[test]
+    fn folders_normalize_like_label_studio() {
+        assert_eq!(folder(""), "");
+        assert_eq!(folder("/"), "");
+        assert_eq!(folder("a"), "a");
+        assert_eq!(folder("a/"), "a");
+        assert_eq!(folder("/a/b/"), "a/b");
+        assert_eq!(folder("a//b"), "a/b");
+        assert_eq!(folder("media files/ü"), "media files/ü");
+    }
+
+    #[test]
+    fn booleans_and_seconds() {
+        assert!(boolean(&flag("Yes"), "X").unwrap());
+        assert!(!boolean(&flag("0"), "X").unwrap());
+        assert!(boolean(&flag("maybe"), "X").unwrap_err().0.contains("--x"));
+        assert_eq!(seconds(&flag("3600"), "X").unwrap(), 3600);
+        assert!(seconds(&flag("0"), "X").is_err());
+        assert!(seconds(&flag("1h"), "X").is_err());
+    }
+
+    #[test]
+    fn urls_and_origins() {
+        assert!(url(&flag("ftp://x"), "E").unwrap_err().0.contains("scheme"));
+        assert!(url(&flag("not a url"), "E").is_err());
+        let (o, note) = origin(&flag("https://ls.example.com/"), "O").unwrap();
+        assert_eq!(o, "https://ls.example.com");
+        assert!(note.is_none());
+        let (o, note) = origin(&flag("http://localhost:8080/ls"), "O").unwrap();
+        assert_eq!(o, "http://localhost:8080");
+        assert!(note.is_some());
+    }
+
+    #[test]
+    fn json_objects() {
+        assert!(json_object(&flag(r#"{"ServerSideEncryption":"AES256"}"#), "P").is_ok());
+        assert!(
+            json_object(&flag("[1]"), "P")
+                .unwrap_err()
+                .0
+                .contains("object")
+        );
+        assert!(
+            json_object(&flag("{"), "P")
+                .unwrap_err()
+                .0
+                .contains("not valid JSON")
+        );
+    }
+}

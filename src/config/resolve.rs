@@ -1,0 +1,516 @@
+//! Merging flags, a named file and the environment into a [`Target`], and validating it.
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+
+use super::target::*;
+use super::vars::{self, Layer};
+use super::{ConfigError, Secret, env_list, environment, helm, parse};
+use crate::cli::TargetArgs;
+
+/// Label Studio's default presigned-URL lifetime (24 h).
+pub const DEFAULT_EXPIRY_SECS: u64 = 86_400;
+/// Label Studio's default address, the origin of its pages when nothing else is configured.
+pub const DEFAULT_ORIGIN: &str = "http://localhost:8080";
+
+/// The resolved target and what the user should know about it.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The target.
+    pub target: Target,
+    /// Places where Label Studio would behave differently than the user may think.
+    pub warnings: Vec<String>,
+    /// Every variable read from a file or the environment (canonical name, source); no values.
+    pub read: Vec<(String, Source)>,
+}
+
+/// The three sources, already read.
+struct Sources {
+    flags: TargetArgs,
+    file: Layer,
+    env: Layer,
+}
+
+impl Sources {
+    /// The value of a canonical name: named file over environment (flags are applied by name).
+    fn pick(&self, name: &str) -> Option<Sourced<String>> {
+        self.file.get(name).or_else(|| self.env.get(name)).cloned()
+    }
+}
+
+/// Variable names that differ per provider.
+struct Names {
+    bucket: &'static str,
+    folder: &'static str,
+    expiry: &'static str,
+    endpoint: &'static str,
+}
+
+const S3: Names = Names {
+    bucket: "STORAGE_AWS_BUCKET_NAME",
+    folder: "STORAGE_AWS_FOLDER",
+    expiry: "STORAGE_AWS_X_AMZ_EXPIRES",
+    endpoint: "STORAGE_AWS_ENDPOINT_URL",
+};
+const GCS: Names = Names {
+    bucket: "STORAGE_GCS_BUCKET_NAME",
+    folder: "STORAGE_GCS_FOLDER",
+    expiry: "STORAGE_GCS_EXPIRATION_SECS",
+    endpoint: "STORAGE_GCS_ENDPOINT",
+};
+const AZURE: Names = Names {
+    bucket: "STORAGE_AZURE_CONTAINER_NAME",
+    folder: "STORAGE_AZURE_FOLDER",
+    expiry: "STORAGE_AZURE_URL_EXPIRATION_SECS",
+    endpoint: vars::AZURE_ENDPOINT,
+};
+
+/// Resolves the target from flags, the named file(s) and the given environment.
+/// Sends no request.
+pub fn resolve(args: &TargetArgs, env: &[(String, String)]) -> Result<Resolved, ConfigError> {
+    let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let mut warnings = Vec::new();
+    let mut file = Layer::default();
+    let mut annotations = Vec::new();
+    if let Some(path) = &args.env_file {
+        let text = read_file(path, "--env-file")?;
+        file = env_list::layer(&text, path, &lookup)?;
+    }
+    if let Some(path) = &args.values {
+        let text = read_file(path, "--values")?;
+        let values = helm::parse(&text, path, args.secret_dir.as_deref())?;
+        warnings.extend(values.warnings);
+        annotations = values.annotations;
+        file = merge_files(file, values.layer)?;
+    }
+    let sources = Sources {
+        flags: args.clone(),
+        file,
+        env: environment::layer(env),
+    };
+    for layer in [&sources.file, &sources.env] {
+        for (name, source) in &layer.unknown {
+            let hint = vars::did_you_mean(name)
+                .map(|k| format!("; did you mean {k}?"))
+                .unwrap_or_default();
+            warnings.push(format!(
+                "{name} ({source}) is not a variable Label Studio reads, so it has no effect{hint}"
+            ));
+        }
+    }
+    let read = [&sources.file, &sources.env]
+        .iter()
+        .flat_map(|layer| {
+            let known = layer
+                .entries()
+                .map(|(n, v)| (n.to_string(), v.source.clone()));
+            known.chain(layer.unknown.iter().cloned())
+        })
+        .collect();
+    let provider = provider(&sources)?;
+    let names = match provider.value {
+        Provider::S3 => &S3,
+        Provider::Gcs => &GCS,
+        Provider::Azure => &AZURE,
+    };
+    let flag = |value: &Option<String>, flag: &str| {
+        value
+            .as_ref()
+            .map(|v| Sourced::new(v.clone(), Source::Flag { flag: flag.into() }))
+    };
+    let bucket = flag(&args.bucket, "--bucket")
+        .or_else(|| sources.pick(names.bucket))
+        .ok_or_else(|| {
+            let what = if provider.value == Provider::Azure {
+                "container"
+            } else {
+                "bucket"
+            };
+            ConfigError(format!(
+                "no {what}: set {} (env.list or environment), the chart's `{}`, or pass --bucket",
+                names.bucket,
+                helm_key(provider.value, "bucket"),
+            ))
+        })?;
+    let folder = flag(&args.folder, "--folder")
+        .or_else(|| sources.pick(names.folder))
+        .map(|f| Sourced::new(parse::folder(&f.value), f.source))
+        .unwrap_or_else(|| parse::default(String::new()));
+    let endpoint = flag(&args.endpoint, "--endpoint")
+        .or_else(|| sources.pick(names.endpoint))
+        .map(|e| parse::url(&e, names.endpoint).map(|u| Sourced::new(u, e.source)))
+        .transpose()?;
+    let url_expiry_secs = match sources.pick(names.expiry) {
+        Some(v) => Sourced::new(parse::seconds(&v, names.expiry)?, v.source),
+        None => parse::default(DEFAULT_EXPIRY_SECS),
+    };
+    let region = flag(&args.region, "--region").or_else(|| sources.pick("STORAGE_AWS_REGION_NAME"));
+    if region.is_some() && provider.value != Provider::S3 {
+        warnings.push("a region only applies to S3; it is ignored here".to_string());
+    }
+    let origins = origins(&sources, &mut warnings)?;
+    let settings = match provider.value {
+        Provider::S3 => ProviderSettings::S3(s3(&sources, &annotations, &mut warnings)?),
+        Provider::Gcs => ProviderSettings::Gcs(gcs(&sources, &annotations, &mut warnings)?),
+        Provider::Azure => ProviderSettings::Azure(azure(&sources, &mut warnings)?),
+    };
+    if provider.value == Provider::S3 && region.is_none() && endpoint.is_none() {
+        warnings.push(
+            "no STORAGE_AWS_REGION_NAME: boto3 then takes AWS_DEFAULT_REGION or us-east-1; \
+             set it to the bucket's region"
+                .to_string(),
+        );
+    }
+    let is_s3 = provider.value == Provider::S3;
+    let target = Target {
+        provider,
+        bucket,
+        folder,
+        endpoint,
+        region: region.filter(|_| is_s3),
+        url_expiry_secs,
+        origins,
+        settings,
+    };
+    Ok(Resolved {
+        target,
+        warnings,
+        read,
+    })
+}
+
+fn read_file(path: &Path, flag: &str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(format!(
+            "{flag} {}: cannot read the file ({e}); check the path and its permissions",
+            path.display()
+        ))
+    })
+}
+
+/// Both --env-file and --values: they may agree, never contradict.
+fn merge_files(mut env_file: Layer, values: Layer) -> Result<Layer, ConfigError> {
+    for (name, v) in values.entries() {
+        match env_file.get(name) {
+            Some(e) if e.value != v.value => {
+                return Err(ConfigError(format!(
+                    "{name} is set differently in {} and {}; keep one of the two files or \
+                     make them agree",
+                    e.source, v.source
+                )));
+            }
+            Some(_) => {}
+            None => env_file.set(name, v.value.clone(), v.source.clone()),
+        }
+    }
+    env_file.unknown.extend(values.unknown);
+    Ok(env_file)
+}
+
+fn provider(sources: &Sources) -> Result<Sourced<Provider>, ConfigError> {
+    let raw = match &sources.flags.storage_type {
+        Some(t) => Sourced::new(
+            t.clone(),
+            Source::Flag {
+                flag: "--type".into(),
+            },
+        ),
+        None => sources.pick("STORAGE_TYPE").ok_or_else(|| {
+            ConfigError(
+                "no storage type: Label Studio then keeps uploads on its local disk. Set \
+                 STORAGE_TYPE=s3|gcs|azure in env.list or the environment, \
+                 global.persistence.type in ls-values.yaml, or pass --type"
+                    .to_string(),
+            )
+        })?,
+    };
+    let provider = match raw.value.trim().to_ascii_lowercase().as_str() {
+        "s3" => Provider::S3,
+        "gcs" => Provider::Gcs,
+        "azure" => Provider::Azure,
+        "volume" => {
+            return Err(ConfigError(format!(
+                "storage type `volume` ({}): Label Studio keeps uploads on a Kubernetes \
+                 volume, not in a bucket, so there is nothing for lsprobe to check; use s3, \
+                 gcs or azure",
+                raw.source
+            )));
+        }
+        other => {
+            return Err(ConfigError(format!(
+                "storage type `{other}` ({}) is not one Label Studio knows; use s3, gcs or azure",
+                raw.source
+            )));
+        }
+    };
+    Ok(Sourced::new(provider, raw.source))
+}
+
+fn helm_key(provider: Provider, key: &str) -> String {
+    let key = match (provider, key) {
+        (Provider::Azure, "bucket") => "containerName",
+        (_, k) => k,
+    };
+    format!("global.persistence.config.{provider}.{key}")
+}
+
+fn origins(
+    sources: &Sources,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Sourced<String>>, ConfigError> {
+    let given: Vec<Sourced<String>> = if sources.flags.origins.is_empty() {
+        sources.pick("HOST").into_iter().collect()
+    } else {
+        let src = || Source::Flag {
+            flag: "--origin".into(),
+        };
+        sources
+            .flags
+            .origins
+            .iter()
+            .map(|o| Sourced::new(o.clone(), src()))
+            .collect()
+    };
+    if given.is_empty() {
+        return Ok(vec![parse::default(DEFAULT_ORIGIN.to_string())]);
+    }
+    given
+        .into_iter()
+        .map(|o| {
+            let (origin, note) = parse::origin(&o, "origin")?;
+            warnings.extend(note);
+            Ok(Sourced::new(origin, o.source))
+        })
+        .collect()
+}
+
+fn keyless_note(annotations: &[(String, String, Source)], key: &str) -> String {
+    match annotations.iter().find(|(k, _, _)| k == key) {
+        Some((_, v, source)) => {
+            format!(" The chart annotates the service account with {key}: {v} ({source}).")
+        }
+        None => String::new(),
+    }
+}
+
+fn s3(
+    sources: &Sources,
+    annotations: &[(String, String, Source)],
+    warnings: &mut Vec<String>,
+) -> Result<S3Settings, ConfigError> {
+    let id = sources.pick("STORAGE_AWS_ACCESS_KEY_ID");
+    let secret = sources.pick("STORAGE_AWS_SECRET_ACCESS_KEY");
+    let credentials = match (id, secret) {
+        (Some(id), Some(secret)) => S3Credentials::Keys {
+            access_key_id: Sourced::new(Secret::new(id.value), id.source),
+            secret_access_key: Sourced::new(Secret::new(secret.value), secret.source),
+        },
+        (None, None) => {
+            warnings.push(format!(
+                "no STORAGE_AWS_ACCESS_KEY_ID / STORAGE_AWS_SECRET_ACCESS_KEY: Label Studio uses \
+                 the AWS default chain (environment, web identity / IRSA, instance metadata), so \
+                 what it may do depends on the pod's service account or node role. lsprobe uses \
+                 the chain of the machine it runs on: run it in a pod with the same service \
+                 account to test the same role.{}",
+                keyless_note(annotations, "eks.amazonaws.com/role-arn")
+            ));
+            S3Credentials::DefaultChain
+        }
+        (Some(one), None) | (None, Some(one)) => {
+            return Err(ConfigError(format!(
+                "only one of STORAGE_AWS_ACCESS_KEY_ID and STORAGE_AWS_SECRET_ACCESS_KEY is set \
+                 ({}); set both, or neither to use the AWS default chain",
+                one.source
+            )));
+        }
+    };
+    let object_parameters = sources
+        .pick("STORAGE_AWS_OBJECT_PARAMETERS")
+        .map(|v| {
+            parse::json_object(&v, "STORAGE_AWS_OBJECT_PARAMETERS")
+                .map(|m| Sourced::new(m, v.source))
+        })
+        .transpose()?;
+    let use_ssl = match sources.pick("STORAGE_AWS_S3_USE_SSL") {
+        Some(v) => Sourced::new(parse::boolean(&v, "STORAGE_AWS_S3_USE_SSL")?, v.source),
+        None => parse::default(true),
+    };
+    let verify = match sources.pick("STORAGE_AWS_S3_VERIFY") {
+        None => parse::default(TlsVerify::Verify),
+        Some(v) => match parse::boolean(&v, "STORAGE_AWS_S3_VERIFY") {
+            Ok(true) => Sourced::new(TlsVerify::Verify, v.source),
+            Ok(false) => {
+                warnings.push(format!(
+                    "STORAGE_AWS_S3_VERIFY is false ({}): TLS certificates are not verified",
+                    v.source
+                ));
+                Sourced::new(TlsVerify::Skip, v.source)
+            }
+            Err(_) => {
+                let path = PathBuf::from(&v.value);
+                if !path.is_file() {
+                    return Err(ConfigError(format!(
+                        "STORAGE_AWS_S3_VERIFY = `{}` ({}) is neither true/false nor a readable \
+                         CA bundle file; give the path of a PEM bundle that exists here",
+                        v.value, v.source
+                    )));
+                }
+                Sourced::new(TlsVerify::CaBundle(path), v.source)
+            }
+        },
+    };
+    let signature_version = sources.pick("STORAGE_AWS_S3_SIGNATURE_VERSION");
+    if let Some(v) = &signature_version
+        && !matches!(v.value.as_str(), "s3v4" | "s3" | "v4")
+    {
+        warnings.push(format!(
+            "STORAGE_AWS_S3_SIGNATURE_VERSION = `{}` ({}) is not one botocore knows for S3; \
+             use s3v4",
+            v.value, v.source
+        ));
+    }
+    Ok(S3Settings {
+        credentials,
+        object_parameters,
+        use_ssl,
+        verify,
+        signature_version,
+    })
+}
+
+fn gcs(
+    sources: &Sources,
+    annotations: &[(String, String, Source)],
+    warnings: &mut Vec<String>,
+) -> Result<GcsSettings, ConfigError> {
+    let from_path =
+        |path: &Path, source: Source, name: &str| -> Result<(String, Source), ConfigError> {
+            std::fs::read_to_string(path)
+            .map(|text| (text, Source::File { path: path.to_path_buf() }))
+            .map_err(|e| {
+                ConfigError(format!(
+                    "{name} ({source}) points to {}, which cannot be read here ({e}); that may be \
+                     the path inside the Label Studio container: pass --gcs-credentials with a \
+                     local copy of the service-account JSON",
+                    path.display()
+                ))
+            })
+        };
+    let json = if let Some(path) = &sources.flags.gcs_credentials {
+        let flag = Source::Flag {
+            flag: "--gcs-credentials".into(),
+        };
+        Some(from_path(path, flag, "--gcs-credentials")?)
+    } else if let Some(inline) = sources.pick(vars::GCS_CREDENTIALS_JSON) {
+        Some((inline.value, inline.source))
+    } else if let Some(p) = sources.pick(vars::GOOGLE_APPLICATION_CREDENTIALS) {
+        Some(from_path(
+            Path::new(&p.value),
+            p.source,
+            vars::GOOGLE_APPLICATION_CREDENTIALS,
+        )?)
+    } else {
+        None
+    };
+    let credentials = match json {
+        Some((text, source)) => {
+            let client_email = service_account_email(&text, &source)?;
+            GcsCredentials::ServiceAccount {
+                json: Secret::new(text),
+                source,
+                client_email,
+            }
+        }
+        None => {
+            warnings.push(format!(
+                "no service-account JSON: Label Studio uses the metadata server (GKE Workload \
+                 Identity), so what it may do depends on the pod's service account, and signing \
+                 media URLs needs iam.serviceAccounts.signBlob. lsprobe uses the credentials of \
+                 the machine it runs on: run it in a pod with the same service account.{}",
+                keyless_note(annotations, "iam.gke.io/gcp-service-account")
+            ));
+            GcsCredentials::MetadataServer
+        }
+    };
+    Ok(GcsSettings {
+        credentials,
+        project_id: sources.pick("STORAGE_GCS_PROJECT_ID"),
+    })
+}
+
+/// Checks a credentials JSON and returns its `client_email`.
+fn service_account_email(text: &str, source: &Source) -> Result<Option<String>, ConfigError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        ConfigError(format!(
+            "the GCS credentials ({source}) are not valid JSON ({e}); use the service-account \
+             key file as downloaded from Google Cloud"
+        ))
+    })?;
+    let kind = value.get("type").and_then(|t| t.as_str());
+    if !matches!(
+        kind,
+        Some("service_account" | "authorized_user" | "external_account")
+    ) {
+        return Err(ConfigError(format!(
+            "the GCS credentials ({source}) have no recognised \"type\" (found {kind:?}); use a \
+             service-account key file, whose type is \"service_account\""
+        )));
+    }
+    Ok(value
+        .get("client_email")
+        .and_then(|e| e.as_str())
+        .map(str::to_string))
+}
+
+fn azure(sources: &Sources, warnings: &mut Vec<String>) -> Result<AzureSettings, ConfigError> {
+    let account_name = sources.pick("STORAGE_AZURE_ACCOUNT_NAME").ok_or_else(|| {
+        ConfigError(
+            "no Azure storage account: set STORAGE_AZURE_ACCOUNT_NAME, or the chart's \
+             global.persistence.config.azure.storageAccountName"
+                .to_string(),
+        )
+    })?;
+    let key = sources.pick("STORAGE_AZURE_ACCOUNT_KEY");
+    let sas = sources.pick(vars::AZURE_SAS_TOKEN);
+    let credentials = match (key, sas) {
+        (Some(k), Some(s)) => {
+            return Err(ConfigError(format!(
+                "both an account key ({}) and a SAS token ({}) are set; keep one: the key to \
+                 test what Label Studio does, the SAS token to test a limited grant",
+                k.source, s.source
+            )));
+        }
+        (Some(k), None) => {
+            if base64::engine::general_purpose::STANDARD
+                .decode(k.value.trim())
+                .is_err()
+            {
+                return Err(ConfigError(format!(
+                    "STORAGE_AZURE_ACCOUNT_KEY ({}) is not base64, so it is not an account key; \
+                     copy key1 or key2 from Storage account > Access keys",
+                    k.source
+                )));
+            }
+            AzureCredentials::AccountKey(Sourced::new(Secret::new(k.value.trim()), k.source))
+        }
+        (None, Some(s)) => {
+            warnings.push(format!(
+                "a SAS token is used ({}): Label Studio itself always uses the account key",
+                s.source
+            ));
+            let token = s.value.trim().trim_start_matches('?').to_string();
+            AzureCredentials::Sas(Sourced::new(Secret::new(token), s.source))
+        }
+        (None, None) => {
+            return Err(ConfigError(
+                "no Azure credentials: set STORAGE_AZURE_ACCOUNT_KEY (or the chart's \
+                 storageAccountKey), or LSPROBE_AZURE_SAS_TOKEN to test a SAS grant"
+                    .to_string(),
+            ));
+        }
+    };
+    Ok(AzureSettings {
+        account_name,
+        credentials,
+    })
+}
