@@ -28,16 +28,19 @@ fn env_file(name: &str) -> Resolved {
     resolve(&args, &[]).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn s3_keys(t: &Target) -> (String, String) {
+fn s3(t: &Target) -> &S3Settings {
     match &t.settings {
-        ProviderSettings::S3(S3Settings {
-            credentials:
-                S3Credentials::Keys {
-                    access_key_id,
-                    secret_access_key,
-                },
-            ..
-        }) => (
+        ProviderSettings::S3(s) => s,
+        other => panic!("expected S3, got {other:?}"),
+    }
+}
+
+fn s3_keys(t: &Target) -> (String, String) {
+    match &s3(t).credentials {
+        S3Credentials::Keys {
+            access_key_id,
+            secret_access_key,
+        } => (
             access_key_id.value.expose().to_string(),
             secret_access_key.value.expose().to_string(),
         ),
@@ -46,13 +49,7 @@ fn s3_keys(t: &Target) -> (String, String) {
 }
 
 fn is_default_chain(t: &Target) -> bool {
-    matches!(
-        &t.settings,
-        ProviderSettings::S3(S3Settings {
-            credentials: S3Credentials::DefaultChain,
-            ..
-        })
-    )
+    matches!(s3(t).credentials, S3Credentials::DefaultChain)
 }
 
 #[test]

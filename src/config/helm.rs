@@ -183,7 +183,7 @@ pub fn parse(
                 continue;
             };
             let key_name = format!("{name}Key");
-            let Some((key_node, key_line)) = get_path(config, &[&key_name]) else {
+            let Some((key_node, _)) = get_path(config, &[&key_name]) else {
                 return Err(ConfigError(format!(
                     "{}:{line}: {key_path} names a secret but {base}.{key_name} is missing; \
                      add the key inside the secret that holds the value",
@@ -191,7 +191,7 @@ pub fn parse(
                 )));
             };
             let key = scalar(key_node).unwrap_or_default();
-            let asked_by = format!("{}:{key_line} ({key_path})", path.display());
+            let asked_by = format!("{}:{line} ({key_path})", path.display());
             let (v, file_path) = read_mounted(secret_dir, &secret, &key, &asked_by)?;
             out.layer.set(var, v, Source::File { path: file_path });
         } else if !name.ends_with("ExistingSecretKey") {

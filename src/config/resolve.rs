@@ -150,7 +150,7 @@ pub fn resolve(args: &TargetArgs, env: &[(String, String)]) -> Result<Resolved, 
     }
     let origins = origins(&sources, &mut warnings)?;
     let settings = match provider.value {
-        Provider::S3 => ProviderSettings::S3(s3(&sources, &annotations, &mut warnings)?),
+        Provider::S3 => ProviderSettings::S3(Box::new(s3(&sources, &annotations, &mut warnings)?)),
         Provider::Gcs => ProviderSettings::Gcs(gcs(&sources, &annotations, &mut warnings)?),
         Provider::Azure => ProviderSettings::Azure(azure(&sources, &mut warnings)?),
     };

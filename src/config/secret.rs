@@ -44,7 +44,8 @@ pub fn read_mounted(
 ) -> Result<(String, PathBuf), ConfigError> {
     let Some(dir) = dir else {
         return Err(ConfigError(format!(
-            "{asked_by} names the Kubernetes secret `{secret}` (key `{key}`); pass              --secret-dir DIR where DIR/{secret}/{key} holds the value (as a pod mounts it)"
+            "{asked_by} names the Kubernetes secret `{secret}` (key `{key}`); pass \
+             --secret-dir DIR where DIR/{secret}/{key} holds the value (as a pod mounts it)"
         )));
     };
     let path = dir.join(secret).join(key);
@@ -55,7 +56,8 @@ pub fn read_mounted(
             Ok((text.to_string(), path))
         }
         Err(e) => Err(ConfigError(format!(
-            "{asked_by} names the Kubernetes secret `{secret}` key `{key}`, but {} cannot be              read ({e}); write the secret's value to that file (or fix --secret-dir)",
+            "{asked_by} names the Kubernetes secret `{secret}` key `{key}`, but {} cannot be \
+             read ({e}); write the secret's value to that file (or fix --secret-dir)",
             path.display()
         ))),
     }

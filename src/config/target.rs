@@ -199,7 +199,7 @@ pub struct AzureSettings {
 #[derive(Clone, Debug)]
 pub enum ProviderSettings {
     /// S3.
-    S3(S3Settings),
+    S3(Box<S3Settings>),
     /// GCS.
     Gcs(GcsSettings),
     /// Azure.
