@@ -1,5 +1,7 @@
 //! Checks: each one exercises one thing Label Studio needs from the bucket and returns a
 //! [`CheckResult`] with a verdict a person can act on.
+pub mod suite;
+
 use serde::{Deserialize, Serialize};
 
 /// The verdict of one check.

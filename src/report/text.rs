@@ -1,0 +1,193 @@
+//! The terminal report: one line per check, the fix under each that did not pass, the load
+//! verdict, cleanup, and the summary line.
+use std::fmt::Write as _;
+
+use super::{Exporter, RunReport};
+use crate::checks::Status;
+
+/// Text for people; ANSI colour only when `colour` is set (a TTY, no `NO_COLOR`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TextExporter {
+    /// Colour the status marks with plain ANSI codes.
+    pub colour: bool,
+}
+
+const RESET: &str = "\x1b[0m";
+const BOLD_RED: &str = "\x1b[1;31m";
+
+impl TextExporter {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.colour {
+            format!("{code}{text}{RESET}")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn mark(&self, status: Status) -> String {
+        let (label, code) = match status {
+            Status::Pass => ("PASS ", "\x1b[32m"),
+            Status::Warn => ("WARN ", "\x1b[33m"),
+            Status::Fail => ("FAIL ", "\x1b[1;31m"),
+            Status::Error => ("ERROR", "\x1b[35m"),
+            Status::Skip => ("SKIP ", "\x1b[2m"),
+        };
+        self.paint(code, label)
+    }
+}
+
+/// The text with control characters (other than newline and tab) shown escaped, so a cloud's
+/// answer cannot move the cursor or change colours.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Every line of `text` indented by `indent`.
+fn indented(out: &mut String, indent: &str, text: &str) {
+    for line in printable(text).lines() {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+}
+
+impl Exporter for TextExporter {
+    fn render(&self, report: &RunReport) -> Vec<u8> {
+        let mut out = String::new();
+        let t = &report.target;
+        let folder = if t.folder.is_empty() { "(whole bucket)" } else { &t.folder };
+        let _ = write!(
+            out,
+            "{} {}: {} bucket {}, folder {}, {}",
+            report.tool.name,
+            report.tool.version,
+            t.provider,
+            printable(&t.bucket),
+            printable(folder),
+            t.credentials
+        );
+        if let Some(endpoint) = &t.endpoint {
+            let _ = write!(out, ", endpoint {}", printable(endpoint));
+        }
+        out.push('\n');
+
+        let width = report.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
+        for check in &report.checks {
+            let _ = writeln!(
+                out,
+                "  {} {:<width$}  {} ({} ms)",
+                self.mark(check.status),
+                printable(&check.id),
+                printable(check.message.lines().next().unwrap_or("")),
+                check.duration_ms,
+            );
+            for line in check.message.lines().skip(1) {
+                let _ = writeln!(out, "         {:<width$}  {}", "", printable(line));
+            }
+            let explain = matches!(check.status, Status::Fail | Status::Warn | Status::Error);
+            if explain && !check.remediation.is_empty() {
+                let _ = writeln!(out, "        fix:");
+                indented(&mut out, "          ", &check.remediation);
+            }
+        }
+
+        if let Some(load) = &report.load {
+            let rate = load.rate.map(|r| format!(", {r} ops/s")).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "load: {:?} loop, {} workers{rate}, {:.1} s",
+                load.mode, load.concurrency, load.duration_s
+            );
+            for (op, stats) in &load.ops {
+                let _ = writeln!(
+                    out,
+                    "  {op:<6} {} ops, {} errors, {:.1} ops/s, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                    stats.count,
+                    stats.errors,
+                    stats.ops_per_s,
+                    stats.latency_ms.p50,
+                    stats.latency_ms.p99,
+                    stats.latency_ms.max
+                );
+            }
+            let verdict = if load.verdict.slow { "SLOW" } else { "fast enough" };
+            let _ = writeln!(out, "  verdict: {verdict} (class {})", printable(&load.verdict.class));
+            for reason in &load.verdict.reasons {
+                indented(&mut out, "    - ", reason);
+            }
+        }
+
+        let cleanup = &report.cleanup;
+        if cleanup.leftover.is_empty() {
+            let _ = writeln!(out, "cleanup: deleted {} objects, nothing left", cleanup.deleted);
+        } else {
+            let head = format!(
+                "cleanup: deleted {} objects; {} LEFT IN THE BUCKET, delete them by hand:",
+                cleanup.deleted,
+                cleanup.leftover.len()
+            );
+            let _ = writeln!(out, "{}", self.paint(BOLD_RED, &head));
+            for key in &cleanup.leftover {
+                let _ = writeln!(out, "  {}", printable(key));
+            }
+        }
+        let _ = writeln!(out, "{}", report.summary());
+        out.into_bytes()
+    }
+
+    fn file_name(&self) -> &'static str {
+        "report.txt"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::sample;
+
+    fn render(colour: bool) -> String {
+        String::from_utf8(TextExporter { colour }.render(&sample::full_report())).unwrap()
+    }
+
+    #[test]
+    fn one_line_per_check_with_fixes_under_failures() {
+        let text = render(false);
+        assert!(text.contains("  PASS  permissions.list"), "{text}");
+        assert!(text.contains("  FAIL  permissions.put"), "{text}");
+        assert!(text.contains("  ERROR presign.get"), "{text}");
+        assert!(text.contains("          \"Action\": \"s3:PutObject\""), "{text}");
+        assert!(text.contains("Use a Premium_LRS"), "{text}");
+        assert!(text.contains("1 passed, 1 warned, 1 failed, 1 errors, 1 skipped\n"), "{text}");
+        assert!(text.contains("1 LEFT IN THE BUCKET"), "{text}");
+        assert!(text.contains("über ünïcode & <x>"), "{text}");
+        assert!(text.contains("verdict: SLOW (class hdd)"), "{text}");
+    }
+
+    #[test]
+    fn colour_only_when_asked_and_never_from_the_messages() {
+        let plain = render(false);
+        assert!(!plain.contains('\x1b'), "{plain}");
+        assert!(plain.contains("\\u{1b}[31m"), "{plain}");
+        assert!(plain.contains("\\u{0}"), "{plain}");
+        let coloured = render(true);
+        assert!(coloured.contains("\x1b[32mPASS \x1b[0m"), "{coloured}");
+    }
+
+    #[test]
+    fn passes_have_no_fix_and_clean_runs_say_so() {
+        let mut report = sample::empty_report();
+        report.push_check(
+            crate::checks::CheckResult::new("permissions.get", Status::Pass, "read back 1024 bytes")
+                .with_remediation("unused"),
+        );
+        let text = String::from_utf8(TextExporter::default().render(&report)).unwrap();
+        assert!(!text.contains("fix:"), "{text}");
+        assert!(text.contains("nothing left"), "{text}");
+    }
+}
