@@ -35,7 +35,8 @@ mod tests {
     #[test]
     fn omits_load_when_not_run() {
         let report = sample::empty_report();
-        let value: serde_json::Value = serde_json::from_slice(&JsonExporter.render(&report)).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_slice(&JsonExporter.render(&report)).unwrap();
         assert!(value.get("load").is_none());
         assert_eq!(value["schema_version"], 1);
     }

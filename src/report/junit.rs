@@ -11,20 +11,24 @@ use crate::checks::{CheckResult, Status};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JunitExporter;
 
-/// Characters XML 1.0 cannot hold even escaped become U+FFFD; the rest is escaped.
+/// Element text: characters XML 1.0 cannot hold become U+FFFD, `<`, `>` and `&` are escaped,
+/// and `\r` is a character reference (parsers would turn a literal one into `\n`).
 fn xml_text(text: &str) -> String {
-    let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..);
-    let clean: String = text
-        .chars()
-        .map(|c| if allowed(c) { c } else { '\u{FFFD}' })
-        .collect();
-    quick_xml::escape::escape(clean.as_str()).into_owned()
+    quick_xml::escape::partial_escape(xml_chars(text).as_str()).replace('\r', "&#13;")
 }
 
-/// Like [`xml_text`], with line breaks and tabs as character references so that attribute
-/// normalization keeps them.
+/// The text with characters XML 1.0 cannot hold, even escaped, replaced by U+FFFD.
+fn xml_chars(text: &str) -> String {
+    let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..);
+    text.chars()
+        .map(|c| if allowed(c) { c } else { '\u{FFFD}' })
+        .collect()
+}
+
+/// An attribute value: quotes escaped too, and line breaks and tabs as character references
+/// so that attribute-value normalization keeps them.
 fn xml_attr(text: &str) -> String {
-    xml_text(text)
+    quick_xml::escape::escape(xml_chars(text).as_str())
         .replace('\n', "&#10;")
         .replace('\r', "&#13;")
         .replace('\t', "&#9;")
@@ -39,7 +43,9 @@ fn details(check: &CheckResult) -> String {
     let mut body = check.message.clone();
     for key in ["expected", "seen"] {
         if let Some(value) = check.evidence.get(key) {
-            let value = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+            let value = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_string);
             let _ = write!(body, "\n{key}: {value}");
         }
     }
@@ -136,8 +142,16 @@ impl Exporter for JunitExporter {
 
         let mut notes = String::new();
         if let Some(load) = &report.load {
-            let verdict = if load.verdict.slow { "slow" } else { "fast enough" };
-            let _ = writeln!(notes, "load verdict: {verdict} (class {})", load.verdict.class);
+            let verdict = if load.verdict.slow {
+                "slow"
+            } else {
+                "fast enough"
+            };
+            let _ = writeln!(
+                notes,
+                "load verdict: {verdict} (class {})",
+                load.verdict.class
+            );
             for reason in &load.verdict.reasons {
                 let _ = writeln!(notes, "  {reason}");
             }
@@ -260,8 +274,20 @@ mod tests {
         let elements = parse(&xml);
         let failure = elements.iter().find(|e| e.0 == "failure").unwrap();
         assert_eq!(attr(failure, "message"), report.checks[1].message);
-        assert!(failure.2.contains("expected: 200 OK\nseen: 403 AccessDenied"), "{}", failure.2);
-        assert!(failure.2.contains("\"Resource\": \"arn:aws:s3:::ls-media/*\""), "{}", failure.2);
+        assert!(
+            failure
+                .2
+                .contains("expected: 200 OK\nseen: 403 AccessDenied"),
+            "{}",
+            failure.2
+        );
+        assert!(
+            failure
+                .2
+                .contains("\"Resource\": \"arn:aws:s3:::ls-media/*\""),
+            "{}",
+            failure.2
+        );
         let error = elements.iter().find(|e| e.0 == "error").unwrap();
         assert!(attr(error, "message").ends_with("refused\u{FFFD}"));
         let out = elements.iter().find(|e| e.0 == "system-out").unwrap();
@@ -270,7 +296,11 @@ mod tests {
         assert!(err.2.contains("über ünïcode & <x>"), "{}", err.2);
 
         let mut multi = sample::empty_report();
-        multi.push_check(CheckResult::new("cors.actual_get", Status::Fail, "line one\nline two"));
+        multi.push_check(CheckResult::new(
+            "cors.actual_get",
+            Status::Fail,
+            "line one\nline two",
+        ));
         let xml = String::from_utf8(JunitExporter.render(&multi)).unwrap();
         let elements = parse(&xml);
         let failure = elements.iter().find(|e| e.0 == "failure").unwrap();

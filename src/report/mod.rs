@@ -256,7 +256,9 @@ mod tests {
     #[test]
     fn finish_updates_summary_and_exit_code() {
         let mut report = with_statuses(&[Status::Fail]);
-        report.checks.push(CheckResult::new("late", Status::Pass, "x"));
+        report
+            .checks
+            .push(CheckResult::new("late", Status::Pass, "x"));
         assert_eq!(report.finish(false), Exit::Failed);
         assert_eq!(report.summary.passed, 1);
         assert_eq!(report.exit_code, 1);

@@ -95,8 +95,12 @@ pub(crate) fn load_report(slow: bool) -> LoadReport {
 pub(crate) fn full_report() -> RunReport {
     let mut report = empty_report();
     report.push_check(
-        CheckResult::new("permissions.list", Status::Pass, "listed 2 keys under the folder")
-            .with_evidence("status", 200),
+        CheckResult::new(
+            "permissions.list",
+            Status::Pass,
+            "listed 2 keys under the folder",
+        )
+        .with_evidence("status", 200),
     );
     let mut fail = CheckResult::new(
         "permissions.put",

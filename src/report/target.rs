@@ -94,13 +94,18 @@ mod tests {
             bucket: Sourced::new("media".into(), flag("--bucket")),
             folder: Sourced::new("ls/data".into(), flag("--folder")),
             endpoint: Some(Sourced::new(
-                url::Url::parse("https://user:hunter2@acct.blob.core.windows.net/?sv=1&sig=SECRETSIG#x")
-                    .unwrap(),
+                url::Url::parse(
+                    "https://user:hunter2@acct.blob.core.windows.net/?sv=1&sig=SECRETSIG#x",
+                )
+                .unwrap(),
                 flag("--endpoint"),
             )),
             region: None,
             url_expiry_secs: Sourced::new(900, Source::Default),
-            origins: vec![Sourced::new("https://ls.example.com".into(), flag("--origin"))],
+            origins: vec![Sourced::new(
+                "https://ls.example.com".into(),
+                flag("--origin"),
+            )],
             settings: ProviderSettings::Azure(AzureSettings {
                 account_name: Sourced::new("acct".into(), flag("--account")),
                 credentials: AzureCredentials::Sas(Sourced::new(

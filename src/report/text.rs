@@ -2,7 +2,7 @@
 //! verdict, cleanup, and the summary line.
 use std::fmt::Write as _;
 
-use super::{Exporter, RunReport};
+use super::{Exporter, LoadMode, RunReport};
 use crate::checks::Status;
 
 /// Text for people; ANSI colour only when `colour` is set (a TTY, no `NO_COLOR`).
@@ -61,7 +61,11 @@ impl Exporter for TextExporter {
     fn render(&self, report: &RunReport) -> Vec<u8> {
         let mut out = String::new();
         let t = &report.target;
-        let folder = if t.folder.is_empty() { "(whole bucket)" } else { &t.folder };
+        let folder = if t.folder.is_empty() {
+            "(whole bucket)"
+        } else {
+            &t.folder
+        };
         let _ = write!(
             out,
             "{} {}: {} bucket {}, folder {}, {}",
@@ -88,7 +92,7 @@ impl Exporter for TextExporter {
                 check.duration_ms,
             );
             for line in check.message.lines().skip(1) {
-                let _ = writeln!(out, "         {:<width$}  {}", "", printable(line));
+                let _ = writeln!(out, "        {:<width$}  {}", "", printable(line));
             }
             let explain = matches!(check.status, Status::Fail | Status::Warn | Status::Error);
             if explain && !check.remediation.is_empty() {
@@ -98,11 +102,18 @@ impl Exporter for TextExporter {
         }
 
         if let Some(load) = &report.load {
-            let rate = load.rate.map(|r| format!(", {r} ops/s")).unwrap_or_default();
+            let rate = load
+                .rate
+                .map(|r| format!(", {r} ops/s"))
+                .unwrap_or_default();
+            let mode = match load.mode {
+                LoadMode::Closed => "closed",
+                LoadMode::Open => "open",
+            };
             let _ = writeln!(
                 out,
-                "load: {:?} loop, {} workers{rate}, {:.1} s",
-                load.mode, load.concurrency, load.duration_s
+                "load: {mode} loop, {} workers{rate}, {:.1} s",
+                load.concurrency, load.duration_s
             );
             for (op, stats) in &load.ops {
                 let _ = writeln!(
@@ -116,8 +127,16 @@ impl Exporter for TextExporter {
                     stats.latency_ms.max
                 );
             }
-            let verdict = if load.verdict.slow { "SLOW" } else { "fast enough" };
-            let _ = writeln!(out, "  verdict: {verdict} (class {})", printable(&load.verdict.class));
+            let verdict = if load.verdict.slow {
+                "SLOW"
+            } else {
+                "fast enough"
+            };
+            let _ = writeln!(
+                out,
+                "  verdict: {verdict} (class {})",
+                printable(&load.verdict.class)
+            );
             for reason in &load.verdict.reasons {
                 indented(&mut out, "    - ", reason);
             }
@@ -125,7 +144,11 @@ impl Exporter for TextExporter {
 
         let cleanup = &report.cleanup;
         if cleanup.leftover.is_empty() {
-            let _ = writeln!(out, "cleanup: deleted {} objects, nothing left", cleanup.deleted);
+            let _ = writeln!(
+                out,
+                "cleanup: deleted {} objects, nothing left",
+                cleanup.deleted
+            );
         } else {
             let head = format!(
                 "cleanup: deleted {} objects; {} LEFT IN THE BUCKET, delete them by hand:",
@@ -161,12 +184,22 @@ mod tests {
         assert!(text.contains("  PASS  permissions.list"), "{text}");
         assert!(text.contains("  FAIL  permissions.put"), "{text}");
         assert!(text.contains("  ERROR presign.get"), "{text}");
-        assert!(text.contains("          \"Action\": \"s3:PutObject\""), "{text}");
+        assert!(
+            text.contains("          \"Action\": \"s3:PutObject\""),
+            "{text}"
+        );
         assert!(text.contains("Use a Premium_LRS"), "{text}");
-        assert!(text.contains("1 passed, 1 warned, 1 failed, 1 errors, 1 skipped\n"), "{text}");
+        assert!(
+            text.contains("1 passed, 1 warned, 1 failed, 1 errors, 1 skipped\n"),
+            "{text}"
+        );
         assert!(text.contains("1 LEFT IN THE BUCKET"), "{text}");
         assert!(text.contains("über ünïcode & <x>"), "{text}");
         assert!(text.contains("verdict: SLOW (class hdd)"), "{text}");
+        assert!(
+            text.contains("load: closed loop, 8 workers, 30.0 s"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -183,8 +216,12 @@ mod tests {
     fn passes_have_no_fix_and_clean_runs_say_so() {
         let mut report = sample::empty_report();
         report.push_check(
-            crate::checks::CheckResult::new("permissions.get", Status::Pass, "read back 1024 bytes")
-                .with_remediation("unused"),
+            crate::checks::CheckResult::new(
+                "permissions.get",
+                Status::Pass,
+                "read back 1024 bytes",
+            )
+            .with_remediation("unused"),
         );
         let text = String::from_utf8(TextExporter::default().render(&report)).unwrap();
         assert!(!text.contains("fix:"), "{text}");

@@ -97,11 +97,12 @@ impl ReportWriter {
         for format in &self.formats {
             let exporter = exporter(*format);
             let path = dir.join(exporter.file_name());
-            write_atomically(&path, &exporter.render(report))
-                .map_err(|source| ReportError::Write {
+            write_atomically(&path, &exporter.render(report)).map_err(|source| {
+                ReportError::Write {
                     path: path.clone(),
                     source,
-                })?;
+                }
+            })?;
             written.push(path);
         }
         Ok(written)
@@ -110,7 +111,10 @@ impl ReportWriter {
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = fs::File::create(&tmp)?;
@@ -139,7 +143,10 @@ mod tests {
             Some(dir.clone()),
             &[ReportFormat::Json, ReportFormat::Junit, ReportFormat::Json],
         );
-        assert_eq!(writer.formats, vec![ReportFormat::Json, ReportFormat::Junit]);
+        assert_eq!(
+            writer.formats,
+            vec![ReportFormat::Json, ReportFormat::Junit]
+        );
         writer.prepare().unwrap();
 
         let mut report = sample::empty_report();

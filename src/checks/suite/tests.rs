@@ -45,12 +45,19 @@ fn built_in_full_suite_is_smoke_and_more() {
     ] {
         assert!(ids.contains(&id), "{id}");
     }
-    let put = suite.checks.iter().find(|c| c.id == "cors.preflight.PUT").unwrap();
+    let put = suite
+        .checks
+        .iter()
+        .find(|c| c.id == "cors.preflight.PUT")
+        .unwrap();
     assert_eq!(
         put.params.request_headers.for_provider(Provider::Azure),
         ["x-ms-blob-type", "content-type"]
     );
-    assert_eq!(put.params.request_headers.for_provider(Provider::S3), ["content-type"]);
+    assert_eq!(
+        put.params.request_headers.for_provider(Provider::S3),
+        ["content-type"]
+    );
 }
 
 #[test]
@@ -68,7 +75,9 @@ fn every_contract_id_is_accepted_with_parameters() {
     for id in KNOWN_CHECK_IDS {
         text.push_str(&format!("[[check]]\nid = \"{id}\"\n"));
     }
-    text.push_str("object_size = 65536\nlist_limit = 10\nrequest_headers = { s3 = [\"x-amz-acl\"] }\n");
+    text.push_str(
+        "object_size = 65536\nlist_limit = 10\nrequest_headers = { s3 = [\"x-amz-acl\"] }\n",
+    );
     let suite = Suite::parse(&text, "all.toml").unwrap();
     assert_eq!(suite.ids(), KNOWN_CHECK_IDS);
     let last = suite.checks.last().unwrap();
@@ -80,10 +89,18 @@ fn every_contract_id_is_accepted_with_parameters() {
 
 #[test]
 fn duplicate_check_names_both_lines() {
-    let text = "name = \"x\"\n[[check]]\nid = \"permissions.put\"\n[[check]]\nid = \"permissions.put\"\n";
+    let text =
+        "name = \"x\"\n[[check]]\nid = \"permissions.put\"\n[[check]]\nid = \"permissions.put\"\n";
     let err = Suite::parse(text, "x.toml").unwrap_err();
     assert!(
-        matches!(err, SuiteError::DuplicateCheck { line: 5, first_line: 3, .. }),
+        matches!(
+            err,
+            SuiteError::DuplicateCheck {
+                line: 5,
+                first_line: 3,
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("at lines 3 and 5"), "{err}");
@@ -95,15 +112,23 @@ fn unknown_check_id_names_file_line_and_suggestion() {
     let err = Suite::parse(text, "suites/x.toml").unwrap_err();
     let message = err.to_string();
     assert!(
-        message.starts_with("unknown check id `permisions.put` at suites/x.toml:7; known ids: permissions.list,"),
+        message.starts_with(
+            "unknown check id `permisions.put` at suites/x.toml:7; known ids: permissions.list,"
+        ),
         "{message}"
     );
-    assert!(message.ends_with("did you mean `permissions.put`?"), "{message}");
+    assert!(
+        message.ends_with("did you mean `permissions.put`?"),
+        "{message}"
+    );
     assert_eq!(RunError::from(err).exit(), Exit::BadInput);
 
     let text = "name = \"x\"\n[[check]]\nid = \"cors.preflight.get\"\n";
     let message = Suite::parse(text, "x.toml").unwrap_err().to_string();
-    assert!(message.contains("did you mean `cors.preflight.GET`?"), "{message}");
+    assert!(
+        message.contains("did you mean `cors.preflight.GET`?"),
+        "{message}"
+    );
 
     let text = "name = \"x\"\n[[check]]\nid = \"something.else.entirely\"\n";
     let message = Suite::parse(text, "x.toml").unwrap_err().to_string();
@@ -115,8 +140,14 @@ fn unknown_field_names_line() {
     let text = "name = \"x\"\n[[check]]\nid = \"permissions.put\"\nobject_sise = 10\n";
     let err = Suite::parse(text, "x.toml").unwrap_err();
     let message = err.to_string();
-    assert!(matches!(err, SuiteError::Syntax { line: 4, .. }), "{message}");
-    assert!(message.starts_with("x.toml:4: unknown field `object_sise`"), "{message}");
+    assert!(
+        matches!(err, SuiteError::Syntax { line: 4, .. }),
+        "{message}"
+    );
+    assert!(
+        message.starts_with("x.toml:4: unknown field `object_sise`"),
+        "{message}"
+    );
     assert!(message.contains("object_size"), "{message}");
 
     let text = "name = \"x\"\nsuite = 1\n[[check]]\nid = \"permissions.put\"\n";
@@ -147,16 +178,25 @@ fn bad_toml_and_wrong_types_name_line() {
 fn parameters_out_of_range_name_line() {
     let text = "name = \"x\"\n[[check]]\nid = \"permissions.put\"\nobject_size = 0\n";
     let err = Suite::parse(text, "x.toml").unwrap_err();
-    assert!(matches!(err, SuiteError::BadParameter { line: 4, .. }), "{err}");
+    assert!(
+        matches!(err, SuiteError::BadParameter { line: 4, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("use 1 to"), "{err}");
 
     let text = "name = \"x\"\n[[check]]\nid = \"folder.isolation\"\n\nlist_limit = 0\n";
     let err = Suite::parse(text, "x.toml").unwrap_err();
-    assert!(matches!(err, SuiteError::BadParameter { line: 5, .. }), "{err}");
+    assert!(
+        matches!(err, SuiteError::BadParameter { line: 5, .. }),
+        "{err}"
+    );
 
     let text = "name = \"x\"\n[[check]]\nid = \"cors.preflight.PUT\"\nrequest_headers = { s3 = [\"Content-Type: text/plain\"] }\n";
     let err = Suite::parse(text, "x.toml").unwrap_err();
-    assert!(matches!(err, SuiteError::BadParameter { line: 4, .. }), "{err}");
+    assert!(
+        matches!(err, SuiteError::BadParameter { line: 4, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -182,12 +222,20 @@ fn names_and_paths_resolve() {
     let suite = Suite::load("mine", Some(dir.path())).unwrap();
     assert_eq!(suite.ids(), ["permissions.get"]);
     // A built-in name still resolves when the directory has no such file.
-    assert_eq!(Suite::load("smoke", Some(dir.path())).unwrap().name, "smoke");
+    assert_eq!(
+        Suite::load("smoke", Some(dir.path())).unwrap().name,
+        "smoke"
+    );
 
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "name = \"bad\"\n[[check]]\nid = \"nope\"\n").unwrap();
-    let message = Suite::load(bad.to_str().unwrap(), None).unwrap_err().to_string();
-    assert!(message.contains(&format!("{}:3", bad.display())), "{message}");
+    let message = Suite::load(bad.to_str().unwrap(), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains(&format!("{}:3", bad.display())),
+        "{message}"
+    );
 }
 
 #[test]
