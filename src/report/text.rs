@@ -16,6 +16,15 @@ const RESET: &str = "\x1b[0m";
 const BOLD_RED: &str = "\x1b[1;31m";
 
 impl TextExporter {
+    /// Colour when stdout is a terminal and `NO_COLOR` is not set (https://no-color.org).
+    pub fn for_terminal() -> Self {
+        use std::io::IsTerminal as _;
+        let no_colour = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        TextExporter {
+            colour: std::io::stdout().is_terminal() && !no_colour,
+        }
+    }
+
     fn paint(&self, code: &str, text: &str) -> String {
         if self.colour {
             format!("{code}{text}{RESET}")
