@@ -7,6 +7,7 @@ pub mod config;
 pub mod emulators;
 pub mod error;
 pub mod exit;
+pub mod provider;
 pub mod report;
 
 pub use error::RunError;

@@ -1,0 +1,253 @@
+//! Amazon S3 and S3-compatible servers: SigV4 by object_store's `AwsAuthorizer`, credentials
+//! from static keys or the AWS default chain (environment, web identity, instance metadata).
+use bytes::Bytes;
+use http::Method;
+use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer};
+use object_store::client::HttpRequest;
+use serde::Deserialize;
+
+use super::{Op, Unreachable, build, keys};
+use crate::config::{ConfigError, S3Credentials, S3Settings, Target};
+
+/// Label Studio's region when none is set (boto3's fallback).
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// The S3 adapter.
+#[derive(Debug)]
+pub struct S3 {
+    /// `https://bucket.s3.region.amazonaws.com` or `endpoint/bucket` (path style).
+    bucket_url: String,
+    region: String,
+    store: AmazonS3,
+    /// Headers every put carries, from `STORAGE_AWS_OBJECT_PARAMETERS`.
+    put_headers: Vec<(&'static str, String)>,
+}
+
+impl S3 {
+    /// Builds the adapter from the target; sends nothing.
+    pub fn new(target: &Target, settings: &S3Settings) -> Result<Self, ConfigError> {
+        let region = target
+            .region
+            .as_ref()
+            .map(|r| r.value.clone())
+            .unwrap_or_else(|| DEFAULT_REGION.to_string());
+        let bucket = &target.bucket.value;
+        let mut builder = match &settings.credentials {
+            S3Credentials::Keys {
+                access_key_id,
+                secret_access_key,
+            } => AmazonS3Builder::new()
+                .with_access_key_id(access_key_id.value.expose())
+                .with_secret_access_key(secret_access_key.value.expose()),
+            S3Credentials::DefaultChain => AmazonS3Builder::from_env(),
+        }
+        .with_bucket_name(bucket)
+        .with_region(&region);
+        let bucket_url = match &target.endpoint {
+            Some(endpoint) => {
+                let base = endpoint.value.as_str().trim_end_matches('/');
+                builder = builder
+                    .with_endpoint(base)
+                    .with_allow_http(endpoint.value.scheme() == "http");
+                format!("{base}/{}", keys::component(bucket))
+            }
+            None => {
+                let scheme = if settings.use_ssl.value {
+                    "https"
+                } else {
+                    "http"
+                };
+                if bucket.contains('.') {
+                    format!("{scheme}://s3.{region}.amazonaws.com/{bucket}")
+                } else {
+                    format!("{scheme}://{bucket}.s3.{region}.amazonaws.com")
+                }
+            }
+        };
+        let store = builder.build().map_err(|e| {
+            ConfigError(format!(
+                "the S3 settings cannot be used ({e}); check bucket, region and endpoint"
+            ))
+        })?;
+        let put_headers = settings
+            .object_parameters
+            .as_ref()
+            .map(|p| object_parameter_headers(&p.value))
+            .unwrap_or_default();
+        Ok(S3 {
+            bucket_url,
+            region,
+            store,
+            put_headers,
+        })
+    }
+
+    /// The unsigned URL of an object.
+    pub fn object_url(&self, key: &str) -> String {
+        format!("{}/{}", self.bucket_url, keys::path(key))
+    }
+
+    /// The object_store client (credentials, presigning).
+    pub fn store(&self) -> &AmazonS3 {
+        &self.store
+    }
+
+    /// The signing region.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Builds and signs the request for an operation.
+    pub async fn request(&self, op: &Op) -> Result<HttpRequest, Unreachable> {
+        let mut request = match op {
+            Op::Put {
+                key,
+                body,
+                content_type,
+            } => {
+                let mut headers = vec![("content-type", content_type.clone())];
+                headers.extend(self.put_headers.iter().cloned());
+                build(Method::PUT, &self.object_url(key), &headers, body.clone())
+            }
+            Op::Get { key } => build(Method::GET, &self.object_url(key), &[], Bytes::new()),
+            Op::Head { key } => build(Method::HEAD, &self.object_url(key), &[], Bytes::new()),
+            Op::Delete { key } => build(Method::DELETE, &self.object_url(key), &[], Bytes::new()),
+            Op::List {
+                prefix,
+                limit,
+                page,
+            } => {
+                let mut url = format!(
+                    "{}/?list-type=2&max-keys={limit}&prefix={}",
+                    self.bucket_url,
+                    keys::component(prefix)
+                );
+                if let Some(token) = page {
+                    url.push_str(&format!("&continuation-token={}", keys::component(token)));
+                }
+                build(Method::GET, &url, &[], Bytes::new())
+            }
+        };
+        self.sign(&mut request).await?;
+        Ok(request)
+    }
+
+    /// Signs any S3 request with SigV4 (object_store's authorizer), payload hash included.
+    pub async fn sign(&self, request: &mut HttpRequest) -> Result<(), Unreachable> {
+        let credential = self
+            .store
+            .credentials()
+            .get_credential()
+            .await
+            .map_err(|e| Unreachable(format!("could not obtain AWS credentials: {e}")))?;
+        AwsAuthorizer::new(&credential, "s3", &self.region)
+            .try_authorize(request, None)
+            .map_err(|e| Unreachable(format!("could not sign the request: {e}")))
+    }
+}
+
+/// Maps boto3's ExtraArgs names of `STORAGE_AWS_OBJECT_PARAMETERS` to S3 request headers.
+pub fn object_parameter_headers(
+    params: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<(&'static str, String)> {
+    const MAP: &[(&str, &str)] = &[
+        ("ServerSideEncryption", "x-amz-server-side-encryption"),
+        ("SSEKMSKeyId", "x-amz-server-side-encryption-aws-kms-key-id"),
+        (
+            "BucketKeyEnabled",
+            "x-amz-server-side-encryption-bucket-key-enabled",
+        ),
+        ("StorageClass", "x-amz-storage-class"),
+        ("ACL", "x-amz-acl"),
+        ("CacheControl", "cache-control"),
+        ("ContentDisposition", "content-disposition"),
+        ("ContentEncoding", "content-encoding"),
+    ];
+    MAP.iter()
+        .filter_map(|(name, header)| {
+            let value = params.get(*name)?;
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Some((*header, text))
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListBucketResult {
+    #[serde(default)]
+    contents: Vec<Contents>,
+    next_continuation_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Contents {
+    key: String,
+    #[serde(default)]
+    size: u64,
+    #[serde(rename = "ETag", default)]
+    etag: String,
+}
+
+/// Parses a ListObjectsV2 answer.
+pub fn parse_listing(body: &Bytes) -> Result<super::Listing, String> {
+    let text = std::str::from_utf8(body).map_err(|e| format!("listing is not UTF-8: {e}"))?;
+    let result: ListBucketResult =
+        quick_xml::de::from_str(text).map_err(|e| format!("cannot read the S3 listing: {e}"))?;
+    Ok(super::Listing {
+        objects: result
+            .contents
+            .into_iter()
+            .map(|c| super::Listed {
+                key: c.key,
+                size: c.size,
+                version: c.etag,
+            })
+            .collect(),
+        next_page: result.next_continuation_token,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_listing() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>m/</Prefix>
+<KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>true</IsTruncated>
+<Contents><Key>m/a b.txt</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>"x"</ETag><Size>3</Size></Contents>
+<Contents><Key>m/ü</Key><ETag>"y"</ETag><Size>0</Size></Contents>
+<NextContinuationToken>tok</NextContinuationToken></ListBucketResult>"#;
+        let l = parse_listing(&Bytes::from(xml)).unwrap();
+        assert_eq!(l.objects.len(), 2);
+        assert_eq!(l.objects[0].key, "m/a b.txt");
+        assert_eq!(l.objects[1].key, "m/ü");
+        assert_eq!(l.next_page.as_deref(), Some("tok"));
+        let empty = parse_listing(&Bytes::from(
+            "<ListBucketResult><KeyCount>0</KeyCount></ListBucketResult>",
+        ))
+        .unwrap();
+        assert!(empty.objects.is_empty());
+    }
+
+    #[test]
+    fn object_parameters_become_headers() {
+        let p: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+            r#"{"ServerSideEncryption":"aws:kms","SSEKMSKeyId":"k","Other":1}"#,
+        )
+        .unwrap();
+        let h = object_parameter_headers(&p);
+        assert!(h.contains(&("x-amz-server-side-encryption", "aws:kms".to_string())));
+        assert!(h.contains(&(
+            "x-amz-server-side-encryption-aws-kms-key-id",
+            "k".to_string()
+        )));
+        assert_eq!(h.len(), 2);
+    }
+}
