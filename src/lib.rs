@@ -9,6 +9,7 @@ pub mod error;
 pub mod exit;
 pub mod provider;
 pub mod report;
+pub mod safety;
 
 pub use error::RunError;
 pub use exit::Exit;
@@ -20,7 +21,8 @@ pub async fn run(cli: Cli) -> Exit {
     let outcome = match cli.command {
         Command::Config(ConfigCommand::Show(args)) => config::show::run(&args),
         Command::Emulators(cmd) => emulators::run(&cmd).await,
-        Command::Check(_) | Command::Demo(_) => Err(RunError::Incomplete(anyhow::anyhow!(
+        Command::Check(args) => checks::command::run(&args).await,
+        Command::Demo(_) => Err(RunError::Incomplete(anyhow::anyhow!(
             "this command is not available in this build yet"
         ))),
     };

@@ -1,5 +1,11 @@
 //! Checks: each one exercises one thing Label Studio needs from the bucket and returns a
 //! [`CheckResult`] with a verdict a person can act on.
+pub mod command;
+pub mod context;
+pub mod folder;
+pub mod permissions;
+pub mod remedy;
+pub mod runner;
 pub mod suite;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,205 @@
+//! Remediations: what to change, quoting the line of the documented policy that is missing.
+use crate::config::{AzureCredentials, GcsCredentials, Provider, ProviderSettings, Target};
+use crate::provider::Failure;
+
+/// A storage action of the documented permission set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// List keys.
+    List,
+    /// Write an object.
+    Put,
+    /// Read an object.
+    Get,
+    /// Read an object's metadata.
+    Head,
+    /// Delete an object.
+    Delete,
+}
+
+impl Action {
+    /// The S3 IAM action that authorizes it (HeadObject is authorized by s3:GetObject).
+    pub fn s3_action(self) -> &'static str {
+        match self {
+            Action::List => "s3:ListBucket",
+            Action::Put => "s3:PutObject",
+            Action::Get | Action::Head => "s3:GetObject",
+            Action::Delete => "s3:DeleteObject",
+        }
+    }
+
+    fn gcs_permission(self) -> &'static str {
+        match self {
+            Action::List => "storage.objects.list",
+            Action::Put => "storage.objects.create",
+            Action::Get | Action::Head => "storage.objects.get",
+            Action::Delete => "storage.objects.delete",
+        }
+    }
+
+    fn sas_letter(self) -> (&'static str, &'static str) {
+        match self {
+            Action::List => ("l", "list"),
+            Action::Put => ("w", "write"),
+            Action::Get | Action::Head => ("r", "read"),
+            Action::Delete => ("d", "delete"),
+        }
+    }
+}
+
+/// The fix for a failure of `action`, naming the setting or permission to change.
+pub fn for_failure(target: &Target, action: Action, failure: &Failure) -> String {
+    match failure {
+        Failure::Denied { .. } => permission(target, action),
+        Failure::CredentialsRejected { .. } => credentials(target),
+        Failure::BucketMissing { .. } => bucket_missing(target),
+        Failure::Unreachable(_) => unreachable(target),
+        Failure::Throttled { .. } => {
+            "The service asked to slow down; run again later, or spread load over more prefixes."
+                .to_string()
+        }
+        Failure::NotFound { .. } | Failure::Unexpected { .. } => format!(
+            "The server answered in a way Label Studio would not expect for this operation; \
+             if it is an S3-compatible server or emulator, check that it supports it. {}",
+            permission(target, action)
+        ),
+    }
+}
+
+/// What grants `action`, quoted from the guide's policy for this cloud.
+pub fn permission(target: &Target, action: Action) -> String {
+    let bucket = &target.bucket.value;
+    match &target.settings {
+        ProviderSettings::S3(_) => {
+            let (resource, statement) = match action {
+                Action::List => (
+                    format!("arn:aws:s3:::{bucket}"),
+                    format!(
+                        "{{\"Effect\": \"Allow\", \"Action\": [\"s3:ListBucket\"], \
+                         \"Resource\": [\"arn:aws:s3:::{bucket}\"]}}"
+                    ),
+                ),
+                _ => (
+                    format!("arn:aws:s3:::{bucket}/*"),
+                    format!(
+                        "{{\"Effect\": \"Allow\", \"Action\": [\"s3:PutObject\", \
+                         \"s3:GetObject\", \"s3:DeleteObject\"], \"Resource\": \
+                         [\"arn:aws:s3:::{bucket}/*\"]}}"
+                    ),
+                ),
+            };
+            let head = if action == Action::Head {
+                " (S3 authorizes HeadObject with s3:GetObject)"
+            } else {
+                ""
+            };
+            format!(
+                "Grant {} on {resource}{head}. The guide's policy has it in this statement: \
+                 {statement}. Check also bucket policies, SCPs and KMS key policies that may deny it.",
+                action.s3_action()
+            )
+        }
+        ProviderSettings::Gcs(g) => {
+            let who = match &g.credentials {
+                GcsCredentials::ServiceAccount {
+                    client_email: Some(e),
+                    ..
+                } => e.clone(),
+                _ => "the service account".to_string(),
+            };
+            format!(
+                "Grant {who} the role roles/storage.objectAdmin (Storage Object Admin), which \
+                 includes {}, with the guide's condition \
+                 resource.name.startsWith('projects/_/buckets/{bucket}').",
+                action.gcs_permission()
+            )
+        }
+        ProviderSettings::Azure(a) => match &a.credentials {
+            AzureCredentials::Sas(s) => {
+                let (letter, word) = action.sas_letter();
+                format!(
+                    "The SAS token ({}) lacks the `{letter}` ({word}) permission: issue a \
+                     container SAS with sp=racwdl, or at least `{letter}`.",
+                    s.source
+                )
+            }
+            AzureCredentials::AccountKey(_) => "The account key allows every operation, so this \
+                 denial comes from the storage account's network rules (firewall, private \
+                 endpoint) or a policy: allow Label Studio's network in Storage account > \
+                 Networking."
+                .to_string(),
+        },
+    }
+}
+
+fn credentials(target: &Target) -> String {
+    match &target.settings {
+        ProviderSettings::S3(s) => match &s.credentials {
+            crate::config::S3Credentials::Keys {
+                access_key_id,
+                secret_access_key,
+            } => format!(
+                "The access key was refused (unknown key id or a secret that does not match): \
+                 check STORAGE_AWS_ACCESS_KEY_ID ({}) and STORAGE_AWS_SECRET_ACCESS_KEY ({}), \
+                 and that the key is active in IAM.",
+                access_key_id.source, secret_access_key.source
+            ),
+            crate::config::S3Credentials::DefaultChain => "The credentials of the AWS default \
+                 chain were refused: check the role of the pod's service account (IRSA) or \
+                 the node."
+                .to_string(),
+        },
+        ProviderSettings::Gcs(g) => match &g.credentials {
+            GcsCredentials::ServiceAccount { source, .. } => format!(
+                "The service account's token was refused: check that the key ({source}) is \
+                 current and the service account is enabled."
+            ),
+            GcsCredentials::MetadataServer => "The metadata server's token was refused: check \
+                 the Workload Identity binding of the pod's service account."
+                .to_string(),
+        },
+        ProviderSettings::Azure(a) => match &a.credentials {
+            AzureCredentials::AccountKey(k) => format!(
+                "The account key was refused: check STORAGE_AZURE_ACCOUNT_KEY ({}) and \
+                 STORAGE_AZURE_ACCOUNT_NAME ({}); keys are shown and rotated in Storage account \
+                 > Access keys.",
+                k.source, a.account_name.source
+            ),
+            AzureCredentials::Sas(s) => format!(
+                "The SAS token ({}) was refused: it has expired, or it was signed with a key \
+                 that has been rotated; issue a new one.",
+                s.source
+            ),
+        },
+    }
+}
+
+fn bucket_missing(target: &Target) -> String {
+    let (what, var) = match target.provider() {
+        Provider::S3 => ("bucket", "STORAGE_AWS_BUCKET_NAME"),
+        Provider::Gcs => ("bucket", "STORAGE_GCS_BUCKET_NAME"),
+        Provider::Azure => ("container", "STORAGE_AZURE_CONTAINER_NAME"),
+    };
+    let place = match (&target.endpoint, &target.region) {
+        (Some(e), _) => format!(" at {}", e.value),
+        (None, Some(r)) => format!(" in region {}", r.value),
+        _ => String::new(),
+    };
+    format!(
+        "The {what} `{}` does not exist{place}: create it, or fix {var} ({}).",
+        target.bucket.value, target.bucket.source
+    )
+}
+
+fn unreachable(target: &Target) -> String {
+    match &target.endpoint {
+        Some(e) => format!(
+            "Nothing answered at {} ({}): check the endpoint, DNS, proxies, firewalls and TLS \
+             settings.",
+            e.value, e.source
+        ),
+        None => "The cloud's endpoint did not answer: check DNS, proxies, firewalls and TLS \
+                 settings from where Label Studio runs."
+            .to_string(),
+    }
+}

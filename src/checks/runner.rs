@@ -1,0 +1,106 @@
+//! The suite runner: runs a suite's checks in order against one target, writes the reports
+//! after every check, and cleans up on every exit path (success, failure, Ctrl-C, panic).
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
+
+use super::context::{Context, State, skipped, timed};
+use super::suite::{Suite, SuiteCheck};
+use super::{CheckResult, Status, folder, permissions};
+use crate::config::Target;
+use crate::exit::Exit;
+use crate::provider::Storage;
+use crate::report::{ReportWriter, RunReport, TargetSummary};
+use crate::safety::{Ledger, RunPrefix, SafeStore};
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Every check ran.
+    Completed,
+    /// Stopped by a signal; cleanup ran.
+    Interrupted,
+    /// A check panicked; cleanup ran.
+    Crashed,
+}
+
+/// Runs `suite` against `target`. `stop` ends the run early when it completes (Ctrl-C);
+/// cleanup runs whatever happens. Sends no request if the target cannot be used (exit 2).
+pub async fn run_suite(
+    target: &Target,
+    suite: &Suite,
+    writer: &ReportWriter,
+    strict: bool,
+    stop: impl Future<Output = ()>,
+) -> Result<(RunReport, Ending), crate::RunError> {
+    let storage = Storage::new(target)?;
+    let run = RunPrefix::new(&target.folder_prefix());
+    let ctx = Context {
+        store: SafeStore::new(storage, run, Ledger::default()),
+        target: target.clone(),
+    };
+    let mut report = RunReport::new(TargetSummary::from(target));
+    let mut state = State::default();
+    let isolation = suite.checks.iter().find(|c| c.id == "folder.isolation");
+
+    let work = AssertUnwindSafe(async {
+        if let Some(check) = isolation {
+            state.before = Some(folder::snapshot(&ctx, check.params.list_limit).await);
+        }
+        for check in suite.checks.iter().filter(|c| c.id != "folder.isolation") {
+            let result = match &state.blocked {
+                Some((by, failure)) => skipped(
+                    &check.id,
+                    format!("not run: {by} found the target {}", failure.describe()),
+                ),
+                None => timed(dispatch(&ctx, &mut state, check)).await,
+            };
+            report.push_check(result);
+            report.finish(strict);
+            if let Err(e) = writer.write(&report) {
+                eprintln!("warning: {e}");
+            }
+        }
+    })
+    .catch_unwind();
+    tokio::pin!(stop);
+    let ending = tokio::select! {
+        finished = work => if finished.is_ok() { Ending::Completed } else { Ending::Crashed },
+        () = &mut stop => Ending::Interrupted,
+    };
+
+    report.cleanup = ctx.store.cleanup().await;
+    if let (Some(check), Ending::Completed) = (isolation, ending) {
+        let after = folder::snapshot(&ctx, check.params.list_limit).await;
+        let mut result = folder::isolation(&state, after, check.params.list_limit);
+        result.duration_ms = 0;
+        report.push_check(result);
+    }
+    report.finish(strict);
+    if ending != Ending::Completed {
+        report.exit_code = Exit::Incomplete.code();
+    }
+    writer
+        .write(&report)
+        .map_err(|e| crate::RunError::Incomplete(e.into()))?;
+    Ok((report, ending))
+}
+
+async fn dispatch(ctx: &Context, state: &mut State, check: &SuiteCheck) -> CheckResult {
+    let params = &check.params;
+    match check.id.as_str() {
+        "permissions.list" => permissions::list(ctx, state).await,
+        "permissions.put" => permissions::put(ctx, state, params).await,
+        "permissions.get" => permissions::get(ctx, state).await,
+        "permissions.head" => permissions::head(ctx, state).await,
+        "permissions.delete" => permissions::delete(ctx, state, params).await,
+        "folder.write_scope" => folder::write_scope(ctx, state).await,
+        "folder.list_scope" => folder::list_scope(ctx, state, params).await,
+        other => CheckResult::new(
+            other,
+            Status::Skip,
+            "not available in this version of lsprobe",
+        ),
+    }
+}

@@ -1,0 +1,241 @@
+//! Run safety: every object this run writes lives under `<folder>/.lsprobe/<run-id>/`; a
+//! ledger records each key *before* it is written; only ledger keys are ever read back or
+//! deleted; cleanup deletes the ledger on every exit path and says exactly what is left.
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::StreamExt;
+
+use crate::provider::{Answer, Failure, Op, Storage, Unreachable, classify};
+use crate::report::Cleanup;
+
+/// The directory name under the folder that holds lsprobe's runs.
+pub const RUNS_DIR: &str = ".lsprobe";
+
+/// The unique prefix of one run.
+#[derive(Clone, Debug)]
+pub struct RunPrefix {
+    /// The run id: UTC time and a random suffix, e.g. `20261128T101500Z-1a2b3c4d`.
+    pub run_id: String,
+    /// `<folder>/.lsprobe/<run-id>/` (or `.lsprobe/<run-id>/` at the bucket root).
+    pub prefix: String,
+    /// `<folder>/` or "".
+    pub folder_prefix: String,
+}
+
+impl RunPrefix {
+    /// A fresh run prefix inside the folder (`folder_prefix` is "" or ends with `/`).
+    pub fn new(folder_prefix: &str) -> Self {
+        let uuid = uuid::Uuid::new_v4().simple().to_string();
+        let run_id = format!(
+            "{}-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+            &uuid[..8]
+        );
+        RunPrefix {
+            prefix: format!("{folder_prefix}{RUNS_DIR}/{run_id}/"),
+            run_id,
+            folder_prefix: folder_prefix.to_string(),
+        }
+    }
+
+    /// The full key of a name inside the run prefix.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{}", self.prefix, name.trim_start_matches('/'))
+    }
+
+    /// Whether a key belongs to any lsprobe run in this folder (this one or a concurrent one).
+    pub fn is_lsprobe_key(&self, key: &str) -> bool {
+        key.starts_with(&format!("{}{RUNS_DIR}/", self.folder_prefix))
+    }
+}
+
+/// The keys this run wrote or tried to write. Shared by every task of the run.
+#[derive(Clone, Debug, Default)]
+pub struct Ledger(Arc<Mutex<BTreeSet<String>>>);
+
+impl Ledger {
+    /// Records a key before it is written.
+    pub fn record(&self, key: &str) {
+        self.lock().insert(key.to_string());
+    }
+
+    /// Whether this run wrote the key.
+    pub fn contains(&self, key: &str) -> bool {
+        self.lock().contains(key)
+    }
+
+    /// Forgets a key that is known to be gone.
+    pub fn forget(&self, key: &str) {
+        self.lock().remove(key);
+    }
+
+    /// Every key recorded.
+    pub fn keys(&self) -> Vec<String> {
+        self.lock().iter().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        // A panic elsewhere must not stop cleanup: the set is valid whatever was interrupted.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The only way checks touch a bucket: writes land under the run prefix, and reads and
+/// deletes are refused for any key this run did not write.
+#[derive(Debug)]
+pub struct SafeStore {
+    storage: Storage,
+    /// The run prefix.
+    pub run: RunPrefix,
+    ledger: Ledger,
+}
+
+/// A request that the safety rules refuse (a bug in lsprobe, never sent).
+#[derive(Debug, thiserror::Error)]
+#[error("refused to {op} `{key}`: this run did not write it")]
+pub struct Refused {
+    op: &'static str,
+    key: String,
+}
+
+impl SafeStore {
+    /// Wraps a storage adapter for one run.
+    pub fn new(storage: Storage, run: RunPrefix, ledger: Ledger) -> Self {
+        SafeStore {
+            storage,
+            run,
+            ledger,
+        }
+    }
+
+    /// The adapter (for provider facts and unsigned requests).
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Writes `name` under the run prefix; returns the full key and the answer.
+    pub async fn put(
+        &self,
+        name: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> (String, Result<Answer, Unreachable>) {
+        let key = self.run.key(name);
+        self.ledger.record(&key);
+        let op = Op::Put {
+            key: key.clone(),
+            body,
+            content_type: content_type.to_string(),
+        };
+        let answer = self.storage.send(&op).await;
+        (key, answer)
+    }
+
+    /// Sends a read or delete of a key this run wrote.
+    pub async fn send_owned(&self, op: Op) -> Result<Result<Answer, Unreachable>, Refused> {
+        let key = match &op {
+            Op::Get { key } | Op::Head { key } | Op::Delete { key } => key.clone(),
+            Op::Put { key, .. } => key.clone(),
+            Op::List { .. } => return Ok(self.storage.send(&op).await),
+        };
+        if !self.ledger.contains(&key) {
+            return Err(Refused { op: op.name(), key });
+        }
+        let deleting = matches!(op, Op::Delete { .. });
+        let answer = self.storage.send(&op).await;
+        if deleting && gone(self.storage.provider(), &answer) {
+            self.ledger.forget(&key);
+        }
+        Ok(answer)
+    }
+
+    /// Lists keys under a prefix (metadata only; never reads an object).
+    pub async fn list(
+        &self,
+        prefix: &str,
+        limit: usize,
+        page: Option<String>,
+    ) -> Result<Answer, Unreachable> {
+        self.storage
+            .send(&Op::List {
+                prefix: prefix.to_string(),
+                limit,
+                page,
+            })
+            .await
+    }
+
+    /// Deletes every key in the ledger; what could not be deleted is listed.
+    pub async fn cleanup(&self) -> Cleanup {
+        let keys = self.ledger.keys();
+        let provider = self.storage.provider();
+        let results: Vec<(String, Result<Answer, Unreachable>)> =
+            futures::stream::iter(keys.into_iter().map(|key| async move {
+                let answer = self.storage.send(&Op::Delete { key: key.clone() }).await;
+                (key, answer)
+            }))
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        let mut cleanup = Cleanup::default();
+        for (key, answer) in results {
+            match classify(provider, &answer) {
+                Ok(()) => {
+                    cleanup.deleted += 1;
+                    self.ledger.forget(&key);
+                }
+                Err(Failure::NotFound { .. }) => self.ledger.forget(&key),
+                Err(_) => cleanup.leftover.push(key),
+            }
+        }
+        cleanup.leftover.sort();
+        cleanup
+    }
+}
+
+fn gone(provider: crate::config::Provider, answer: &Result<Answer, Unreachable>) -> bool {
+    matches!(
+        classify(provider, answer),
+        Ok(()) | Err(Failure::NotFound { .. })
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_prefix_lives_inside_the_folder() {
+        let run = RunPrefix::new("media/");
+        assert!(run.prefix.starts_with("media/.lsprobe/"));
+        assert!(run.prefix.ends_with('/'));
+        assert_eq!(run.key("/a/b.txt"), format!("{}a/b.txt", run.prefix));
+        assert!(run.is_lsprobe_key("media/.lsprobe/other-run/x"));
+        assert!(!run.is_lsprobe_key("media/upload/1/x"));
+        let root = RunPrefix::new("");
+        assert!(root.prefix.starts_with(".lsprobe/"));
+        assert_ne!(RunPrefix::new("").run_id, root.run_id);
+    }
+
+    #[test]
+    fn ledger_survives_a_panic_while_locked() {
+        let ledger = Ledger::default();
+        ledger.record("k");
+        let l2 = ledger.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = l2.0.lock().unwrap();
+            panic!("boom");
+        })
+        .join();
+        assert_eq!(ledger.keys(), vec!["k".to_string()]);
+    }
+}
