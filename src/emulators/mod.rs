@@ -23,7 +23,8 @@ use std::process::ChildStdin;
 use std::str::FromStr;
 
 pub use command::run;
-pub use state::{Running, State};
+pub use env_list::render as render_env_list;
+pub use state::{Running, State, UserKeys, pid_alive};
 
 /// The bucket (S3, GCS) or container (Azure) every emulator is prepared with.
 pub const BUCKET: &str = "lsprobe";

@@ -82,40 +82,57 @@ async fn start_one(
 
     // A port found free can be taken by someone else before the emulator binds it: try again.
     let mut attempts = 0;
-    let (mut child, port) = loop {
+    let (mut child, port, watchdog) = loop {
         attempts += 1;
         let port = free_port()?;
         let mut cmd = command(kind, &program, port, &work);
-        let child = spawn_logged(&mut cmd, &log)?;
-        match wait_ready(kind, port, child, &log).await {
-            Ok(child) => break (child, port),
-            Err(e) if attempts < 3 && tail(&log, 50).contains("in use") => {
-                eprintln!("lsprobe: {kind}: port {port} was taken, trying another ({e})");
+        let mut child = spawn_logged(&mut cmd, &log)?;
+        // Tie it to this process at once, so that even a panic from here on leaves nothing.
+        let watchdog = if options.die_with_this_process {
+            match spawn_watchdog(child.id()) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    stop_group(child.id(), STOP_GRACE).await;
+                    let _ = child.wait();
+                    return Err(e);
+                }
             }
-            Err(e) => return Err(e),
+        } else {
+            None
+        };
+        match wait_ready(kind, port, &mut child, &log).await {
+            Ok(()) => break (child, port, watchdog),
+            Err(e) => {
+                stop_group(child.id(), Duration::from_secs(1)).await;
+                let _ = child.wait();
+                if let Some((mut dog, pipe)) = watchdog {
+                    drop(pipe);
+                    let _ = dog.wait();
+                }
+                if attempts < 3 && tail(&log, 50).contains("in use") {
+                    eprintln!("lsprobe: {kind}: port {port} was taken, trying another ({e})");
+                } else {
+                    return Err(e);
+                }
+            }
         }
     };
     let pid = child.id();
-    let mut watchdog_pid = None;
-    if options.die_with_this_process {
-        match spawn_watchdog(pid) {
-            Ok((dog, pipe)) => {
-                watchdog_pid = Some(dog.id());
-                emu.children.push((kind, dog));
-                emu.watchdogs.push((kind, pipe));
-            }
-            Err(e) => {
-                stop_group(pid, STOP_GRACE).await;
-                let _ = child.wait();
-                return Err(e);
-            }
-        }
+    let watchdog_pid = watchdog.as_ref().map(|(dog, _)| dog.id());
+    if let Some((dog, pipe)) = watchdog {
+        emu.children.push((kind, dog));
+        emu.watchdogs.push((kind, pipe));
     }
     let users = match ready::prepare(kind, port, &state_dir).await {
         Ok(users) => users,
         Err(e) => {
             stop_group(pid, STOP_GRACE).await;
             let _ = child.wait();
+            emu.watchdogs.retain(|(k, _)| *k != kind);
+            for (_, dog) in emu.children.iter_mut().filter(|(k, _)| *k == kind) {
+                let _ = dog.wait();
+            }
+            emu.children.retain(|(k, _)| *k != kind);
             return Err(e);
         }
     };
@@ -175,12 +192,13 @@ fn probe_path(kind: Kind) -> &'static str {
     }
 }
 
+/// Polls until the emulator answers HTTP; on failure the caller stops it.
 async fn wait_ready(
     kind: Kind,
     port: u16,
-    mut child: Child,
+    child: &mut Child,
     log: &Path,
-) -> Result<Child, EmulatorError> {
+) -> Result<(), EmulatorError> {
     let client = ready::client();
     let url = format!("http://127.0.0.1:{port}{}", probe_path(kind));
     let deadline = Instant::now() + READY_TIMEOUT;
@@ -198,11 +216,9 @@ async fn wait_ready(
             )));
         }
         if client.get(&url).send().await.is_ok() {
-            return Ok(child);
+            return Ok(());
         }
         if Instant::now() >= deadline {
-            stop_group(child.id(), Duration::from_secs(1)).await;
-            let _ = child.wait();
             return Err(fail(format!(
                 "no HTTP answer on 127.0.0.1:{port} within {}s",
                 READY_TIMEOUT.as_secs()
@@ -253,11 +269,11 @@ async fn stop_recorded(emu: &mut Emulators, kinds: &[Kind]) -> Vec<(Kind, u32)> 
         if running.backend != Backend::Native {
             continue;
         }
-        if let Some(pid) = running.pid {
-            if !stop_group(pid, STOP_GRACE).await {
-                left.push((kind, pid));
-                continue;
-            }
+        if let Some(pid) = running.pid
+            && !stop_group(pid, STOP_GRACE).await
+        {
+            left.push((kind, pid));
+            continue;
         }
         if let Some(dog) = running.watchdog_pid {
             stop_group(dog, Duration::from_secs(1)).await;

@@ -44,7 +44,10 @@ pub fn spawn_logged(cmd: &mut Command, log: &Path) -> Result<Child, EmulatorErro
 /// the write end, the read returns, and the watchdog stops the group (TERM, then KILL). Being in
 /// the group, the watchdog is stopped with it by `down`.
 pub fn spawn_watchdog(pgid: u32) -> Result<(Child, ChildStdin), EmulatorError> {
-    let script = "read _unused; kill -TERM -- -\"$0\" 2>/dev/null; sleep 3; kill -KILL -- -\"$0\" 2>/dev/null";
+    // dash's `kill` needs `-s SIG` before `--`. The watchdog ignores TERM so that its own
+    // group-wide TERM does not end it before the KILL that follows.
+    let script = "trap '' TERM; read _unused; kill -s TERM -- -\"$0\" 2>/dev/null; sleep 3; \
+                  kill -s KILL -- -\"$0\" 2>/dev/null";
     let mut child = Command::new("/bin/sh")
         .arg("-c")
         .arg(script)

@@ -47,6 +47,8 @@ pub const AZURE_SERVICE_PROPERTIES_XML: &str = r#"<?xml version="1.0" encoding="
 
 /// An HTTP client for loopback emulators: never through a proxy, short timeouts.
 pub fn client() -> reqwest::Client {
+    // reqwest is built without a default TLS provider; plain HTTP still needs one installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .no_proxy()
         .connect_timeout(Duration::from_secs(2))
