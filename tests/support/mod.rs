@@ -1,0 +1,9 @@
+//! Shared by the integration tests: `mod support;` at the top of a test file.
+#![allow(dead_code)]
+
+pub mod emulators;
+
+#[allow(unused_imports)]
+pub use emulators::{
+    emulators, env_file, object_path, require_emulators, skip_or_fail, test_state_dir,
+};
