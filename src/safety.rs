@@ -1,7 +1,7 @@
 //! Run safety: every object this run writes lives under `<folder>/.lsprobe/<run-id>/`; a
 //! ledger records each key *before* it is written; only ledger keys are ever read back or
 //! deleted; cleanup deletes the ledger on every exit path and says exactly what is left.
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -51,19 +51,32 @@ impl RunPrefix {
     }
 }
 
-/// The keys this run wrote or tried to write. Shared by every task of the run.
+/// The keys this run wrote or tried to write (and whether the write was confirmed). Shared by
+/// every task of the run.
 #[derive(Clone, Debug, Default)]
-pub struct Ledger(Arc<Mutex<BTreeSet<String>>>);
+pub struct Ledger(Arc<Mutex<BTreeMap<String, bool>>>);
 
 impl Ledger {
     /// Records a key before it is written.
     pub fn record(&self, key: &str) {
-        self.lock().insert(key.to_string());
+        self.lock().entry(key.to_string()).or_insert(false);
+    }
+
+    /// Marks a recorded key as written (the server confirmed it).
+    pub fn confirm(&self, key: &str) {
+        if let Some(confirmed) = self.lock().get_mut(key) {
+            *confirmed = true;
+        }
+    }
+
+    /// Whether the server confirmed writing the key.
+    pub fn confirmed(&self, key: &str) -> bool {
+        self.lock().get(key).copied().unwrap_or(false)
     }
 
     /// Whether this run wrote the key.
     pub fn contains(&self, key: &str) -> bool {
-        self.lock().contains(key)
+        self.lock().contains_key(key)
     }
 
     /// Forgets a key that is known to be gone.
@@ -73,10 +86,10 @@ impl Ledger {
 
     /// Every key recorded.
     pub fn keys(&self) -> Vec<String> {
-        self.lock().iter().cloned().collect()
+        self.lock().keys().cloned().collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, bool>> {
         // A panic elsewhere must not stop cleanup: the set is valid whatever was interrupted.
         self.0
             .lock()
@@ -137,6 +150,9 @@ impl SafeStore {
             content_type: content_type.to_string(),
         };
         let answer = self.storage.send(&op).await;
+        if classify(self.storage.provider(), &answer).is_ok() {
+            self.ledger.confirm(&key);
+        }
         (key, answer)
     }
 
@@ -190,7 +206,10 @@ impl SafeStore {
         for (key, answer) in results {
             match classify(provider, &answer) {
                 Ok(()) => {
-                    cleanup.deleted += 1;
+                    // S3 answers 204 for a key that never existed: count only confirmed writes.
+                    if self.ledger.confirmed(&key) {
+                        cleanup.deleted += 1;
+                    }
                     self.ledger.forget(&key);
                 }
                 Err(Failure::NotFound { .. }) => self.ledger.forget(&key),
@@ -230,6 +249,9 @@ mod tests {
     fn ledger_survives_a_panic_while_locked() {
         let ledger = Ledger::default();
         ledger.record("k");
+        assert!(!ledger.confirmed("k"));
+        ledger.confirm("k");
+        assert!(ledger.confirmed("k"));
         let l2 = ledger.clone();
         let _ = std::thread::spawn(move || {
             let _guard = l2.0.lock().unwrap();
