@@ -190,34 +190,57 @@ impl SafeStore {
             .await
     }
 
-    /// Deletes every key in the ledger; what could not be deleted is listed.
+    /// Deletes every key in the ledger (concurrently, then once more one by one for what
+    /// failed: some servers stumble over parallel deletes in one directory); what still could
+    /// not be deleted is listed.
     pub async fn cleanup(&self) -> Cleanup {
-        let keys = self.ledger.keys();
-        let provider = self.storage.provider();
-        let results: Vec<(String, Result<Answer, Unreachable>)> =
-            futures::stream::iter(keys.into_iter().map(|key| async move {
+        let mut cleanup = Cleanup::default();
+        let first: Vec<(String, Result<Answer, Unreachable>)> =
+            futures::stream::iter(self.ledger.keys().into_iter().map(|key| async move {
                 let answer = self.storage.send(&Op::Delete { key: key.clone() }).await;
                 (key, answer)
             }))
             .buffer_unordered(8)
             .collect()
             .await;
-        let mut cleanup = Cleanup::default();
-        for (key, answer) in results {
-            match classify(provider, &answer) {
-                Ok(()) => {
-                    // S3 answers 204 for a key that never existed: count only confirmed writes.
-                    if self.ledger.confirmed(&key) {
-                        cleanup.deleted += 1;
-                    }
-                    self.ledger.forget(&key);
-                }
-                Err(Failure::NotFound { .. }) => self.ledger.forget(&key),
-                Err(_) => cleanup.leftover.push(key),
+        let mut retry = Vec::new();
+        for (key, answer) in first {
+            if !self.settle(&key, &answer, &mut cleanup) {
+                retry.push(key);
+            }
+        }
+        for key in retry {
+            let answer = self.storage.send(&Op::Delete { key: key.clone() }).await;
+            if !self.settle(&key, &answer, &mut cleanup) {
+                cleanup.leftover.push(key);
             }
         }
         cleanup.leftover.sort();
         cleanup
+    }
+
+    /// Books one delete answer; false when the key may still be there.
+    fn settle(
+        &self,
+        key: &str,
+        answer: &Result<Answer, Unreachable>,
+        cleanup: &mut Cleanup,
+    ) -> bool {
+        match classify(self.storage.provider(), answer) {
+            Ok(()) => {
+                // S3 answers 204 for a key that never existed: count only confirmed writes.
+                if self.ledger.confirmed(key) {
+                    cleanup.deleted += 1;
+                }
+                self.ledger.forget(key);
+                true
+            }
+            Err(Failure::NotFound { .. }) => {
+                self.ledger.forget(key);
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 

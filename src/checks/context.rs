@@ -33,6 +33,8 @@ pub struct Written {
 pub struct State {
     /// The object `permissions.put` wrote.
     pub put: Option<Written>,
+    /// Whether `permissions.put` was refused (later writes would only repeat its finding).
+    pub put_failed: bool,
     /// Whether listing works (`None`: not tried yet).
     pub list_ok: Option<bool>,
     /// Whether HEAD works.
@@ -57,6 +59,13 @@ impl Context {
         match classify(self.target.provider(), sent) {
             Ok(()) => Ok(sent.as_ref().expect("classified as success")),
             Err(failure) => {
+                // Listing a prefix never answers 404 for a bucket that exists.
+                let failure = match failure {
+                    Failure::NotFound { status, code } if action == Action::List => {
+                        Failure::BucketMissing { status, code }
+                    }
+                    other => other,
+                };
                 if matches!(
                     failure,
                     Failure::BucketMissing { .. }

@@ -58,6 +58,12 @@ pub async fn snapshot(ctx: &Context, limit: usize) -> Result<Snapshot, String> {
 /// `folder.write_scope`: an upload-shaped name lands at exactly `<folder>/…/<name>`.
 pub async fn write_scope(ctx: &Context, state: &mut State) -> CheckResult {
     let id = "folder.write_scope";
+    if state.put_failed {
+        return skipped(
+            id,
+            "not tested: it writes an object, and permissions.put was refused",
+        );
+    }
     let (key, sent) = ctx
         .store
         .put(UPLOAD_NAME, content(64, UPLOAD_NAME), "image/png")

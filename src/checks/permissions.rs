@@ -42,7 +42,10 @@ pub async fn put(ctx: &Context, state: &mut State, params: &CheckParams) -> Chec
     let request = format!("PUT `{key}` ({} bytes)", body.len());
     let answer = match ctx.expect_success(id, Action::Put, &request, &sent, state) {
         Ok(a) => a,
-        Err(r) => return r.with_evidence("key", key),
+        Err(r) => {
+            state.put_failed = true;
+            return r.with_evidence("key", key);
+        }
     };
     let result =
         passed(id, "writing an object works", &request, answer).with_evidence("key", key.as_str());

@@ -92,8 +92,15 @@ pub fn env_file(kind: Kind, user: S3User) -> Option<PathBuf> {
     let dir = emu.layout().state_dir.join("env");
     std::fs::create_dir_all(&dir).expect("create env dir");
     let path = dir.join(format!("{kind}-{}.list", user.name()));
-    std::fs::write(&path, lsprobe::emulators::render_env_list(kind, &pairs))
+    // Tests run in parallel and may ask for the same file: write aside, then rename.
+    let tmp = dir.join(format!(
+        ".{kind}-{}-{:?}.tmp",
+        user.name(),
+        std::thread::current().id()
+    ));
+    std::fs::write(&tmp, lsprobe::emulators::render_env_list(kind, &pairs))
         .expect("write env.list");
+    std::fs::rename(&tmp, &path).expect("rename env.list");
     Some(path)
 }
 

@@ -1,6 +1,7 @@
 //! Shared by the integration tests: `mod support;` at the top of a test file.
 #![allow(dead_code)]
 
+pub mod check;
 pub mod emulators;
 
 #[allow(unused_imports)]
