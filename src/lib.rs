@@ -4,6 +4,7 @@
 pub mod checks;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod emulators;
 pub mod error;
 pub mod exit;
@@ -22,9 +23,7 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Config(ConfigCommand::Show(args)) => config::show::run(&args),
         Command::Emulators(cmd) => emulators::run(&cmd).await,
         Command::Check(args) => checks::command::run(&args).await,
-        Command::Demo(_) => Err(RunError::Incomplete(anyhow::anyhow!(
-            "this command is not available in this build yet"
-        ))),
+        Command::Demo(args) => demo::run(&args).await,
     };
     match outcome {
         Ok(exit) => exit,

@@ -117,13 +117,15 @@ impl S3 {
                 limit,
                 page,
             } => {
+                // ListObjects (V1) with markers, as boto3's `objects.filter` sends it: every
+                // S3-compatible server has it (s3rver 3.7.1 answers 500 to a truncated V2).
                 let mut url = format!(
-                    "{}/?list-type=2&max-keys={limit}&prefix={}",
+                    "{}/?max-keys={limit}&prefix={}",
                     self.bucket_url,
                     keys::component(prefix)
                 );
-                if let Some(token) = page {
-                    url.push_str(&format!("&continuation-token={}", keys::component(token)));
+                if let Some(marker) = page {
+                    url.push_str(&format!("&marker={}", keys::component(marker)));
                 }
                 build(Method::GET, &url, &[], Bytes::new())
             }
@@ -180,7 +182,9 @@ pub fn object_parameter_headers(
 struct ListBucketResult {
     #[serde(default)]
     contents: Vec<Contents>,
-    next_continuation_token: Option<String>,
+    #[serde(default)]
+    is_truncated: bool,
+    next_marker: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -193,11 +197,19 @@ struct Contents {
     etag: String,
 }
 
-/// Parses a ListObjectsV2 answer.
+/// Parses a ListObjects answer; the next page starts after `NextMarker` or the last key.
 pub fn parse_listing(body: &Bytes) -> Result<super::Listing, String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("listing is not UTF-8: {e}"))?;
     let result: ListBucketResult =
         quick_xml::de::from_str(text).map_err(|e| format!("cannot read the S3 listing: {e}"))?;
+    let next_page = if result.is_truncated {
+        result
+            .next_marker
+            .filter(|m| !m.is_empty())
+            .or_else(|| result.contents.last().map(|c| c.key.clone()))
+    } else {
+        None
+    };
     Ok(super::Listing {
         objects: result
             .contents
@@ -208,7 +220,7 @@ pub fn parse_listing(body: &Bytes) -> Result<super::Listing, String> {
                 version: c.etag,
             })
             .collect(),
-        next_page: result.next_continuation_token,
+        next_page,
     })
 }
 
@@ -223,12 +235,16 @@ mod tests {
 <KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>true</IsTruncated>
 <Contents><Key>m/a b.txt</Key><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>"x"</ETag><Size>3</Size></Contents>
 <Contents><Key>m/ü</Key><ETag>"y"</ETag><Size>0</Size></Contents>
-<NextContinuationToken>tok</NextContinuationToken></ListBucketResult>"#;
+</ListBucketResult>"#;
         let l = parse_listing(&Bytes::from(xml)).unwrap();
         assert_eq!(l.objects.len(), 2);
         assert_eq!(l.objects[0].key, "m/a b.txt");
         assert_eq!(l.objects[1].key, "m/ü");
-        assert_eq!(l.next_page.as_deref(), Some("tok"));
+        assert_eq!(
+            l.next_page.as_deref(),
+            Some("m/ü"),
+            "truncated: continue after the last key"
+        );
         let empty = parse_listing(&Bytes::from(
             "<ListBucketResult><KeyCount>0</KeyCount></ListBucketResult>",
         ))
