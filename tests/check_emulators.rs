@@ -121,6 +121,46 @@ fn moto_wrong_secret_is_credentials_rejected_not_denied() {
     assert_eq!(run.with_status("pass"), Vec::<String>::new());
 }
 
+#[test]
+fn s3_without_keys_uses_the_aws_default_chain() {
+    let Some(env) = support::env_file(Kind::S3Iam, S3User::Full) else {
+        return;
+    };
+    let text = std::fs::read_to_string(&env).unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap()
+            .trim_matches('"')
+            .to_string()
+    };
+    let (id, secret) = (
+        value("STORAGE_AWS_ACCESS_KEY_ID"),
+        value("STORAGE_AWS_SECRET_ACCESS_KEY"),
+    );
+    let keyless = edited_env_file(
+        &env,
+        &[
+            ("STORAGE_AWS_ACCESS_KEY_ID", None),
+            ("STORAGE_AWS_SECRET_ACCESS_KEY", None),
+        ],
+        "s3-iam-keyless.list",
+    );
+    // The chain's first link, the environment (as a pod with AWS_* variables has it); the
+    // metadata links are never reached, so nothing leaves loopback.
+    let run = support::check::check_with_env(
+        &keyless,
+        &[],
+        &[
+            ("AWS_ACCESS_KEY_ID", &id),
+            ("AWS_SECRET_ACCESS_KEY", &secret),
+        ],
+    );
+    assert_eq!(run.code, 0, "{:?}\n{}", run.statuses(), run.stderr);
+    assert!(run.stderr.contains("AWS default chain"), "{}", run.stderr);
+    assert!(!run.stderr.contains(&secret) && !run.report.to_string().contains(&secret));
+}
+
 fn azure_sas(permissions: &str) -> String {
     let expiry = chrono::Utc::now() + chrono::Duration::hours(1);
     lsprobe::provider::azure_sas::service_sas(

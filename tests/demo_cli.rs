@@ -21,7 +21,10 @@ fn demo_passes_writes_reports_and_stops_its_emulators() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     for cloud in ["s3", "gcs", "azure"] {
-        let line = stdout.lines().find(|l| l.trim_start().starts_with(cloud)).unwrap_or_else(|| panic!("{stdout}"));
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(cloud))
+            .unwrap_or_else(|| panic!("{stdout}"));
         assert!(line.contains(" 8 "), "{line}");
         let json = std::fs::read_to_string(dir.path().join(cloud).join("report.json")).unwrap();
         let report: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -37,6 +40,9 @@ fn demo_passes_writes_reports_and_stops_its_emulators() {
         .collect();
     assert_eq!(ports.len(), 3, "{stderr}");
     for port in ports {
-        assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "port {port} still answers after the demo");
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} still answers after the demo"
+        );
     }
 }

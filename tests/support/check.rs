@@ -50,9 +50,15 @@ impl CheckRun {
 
 /// Runs `lsprobe check --env-file FILE --format json ARGS...` with an empty environment.
 pub fn check(env_file: &Path, args: &[&str]) -> CheckRun {
+    check_with_env(env_file, args, &[])
+}
+
+/// [`check`] with these variables in its (otherwise empty) environment.
+pub fn check_with_env(env_file: &Path, args: &[&str], vars: &[(&str, &str)]) -> CheckRun {
     let out = assert_cmd::Command::cargo_bin("lsprobe")
         .unwrap()
         .env_clear()
+        .envs(vars.iter().copied())
         .args(["check", "--format", "json", "--env-file"])
         .arg(env_file)
         .args(args)
