@@ -2,7 +2,7 @@
 //! PyPI packages in a virtualenv under `venv/<name>-<version>`. A marker file written last makes
 //! an install count; an exclusive file lock makes concurrent callers wait for one installer.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use super::state::{lock, tail};
@@ -209,23 +209,15 @@ fn install(cache_dir: &Path, dir: &Path, p: Package) -> Result<(), EmulatorError
 }
 
 fn run_logged(cmd: &mut Command, log: &Path, what: &str) -> Result<(), EmulatorError> {
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(|e| EmulatorError::io(log, e))?;
-    let err = out.try_clone().map_err(|e| EmulatorError::io(log, e))?;
-    let status = cmd
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .status()
-        .map_err(|e| EmulatorError::Install {
-            what: what.to_string(),
-            reason: format!("cannot run {:?}: {e}", cmd.get_program()),
-            log: log.to_path_buf(),
-            tail: String::new(),
-        })?;
+    let status =
+        super::process::log_to(cmd, log)?
+            .status()
+            .map_err(|e| EmulatorError::Install {
+                what: what.to_string(),
+                reason: format!("cannot run {:?}: {e}", cmd.get_program()),
+                log: log.to_path_buf(),
+                tail: String::new(),
+            })?;
     if status.success() {
         Ok(())
     } else {

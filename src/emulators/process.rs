@@ -25,18 +25,21 @@ pub fn free_port() -> Result<u16, EmulatorError> {
 /// Spawns `cmd` as the leader of a new process group (so its node/python children can be
 /// stopped with it), stdin closed, stdout and stderr appended to `log`.
 pub fn spawn_logged(cmd: &mut Command, log: &Path) -> Result<Child, EmulatorError> {
+    log_to(cmd, log)?
+        .process_group(0)
+        .spawn()
+        .map_err(|e| EmulatorError::io(Path::new(cmd.get_program()), e))
+}
+
+/// Closes `cmd`'s stdin and appends its stdout and stderr to `log`.
+pub fn log_to<'a>(cmd: &'a mut Command, log: &Path) -> Result<&'a mut Command, EmulatorError> {
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .map_err(|e| EmulatorError::io(log, e))?;
     let err = out.try_clone().map_err(|e| EmulatorError::io(log, e))?;
-    cmd.stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| EmulatorError::io(Path::new(cmd.get_program()), e))
+    Ok(cmd.stdin(Stdio::null()).stdout(out).stderr(err))
 }
 
 /// Starts a watchdog in process group `pgid`: a shell that blocks reading a pipe whose write end

@@ -152,17 +152,28 @@ fn write_gcs_credentials(state_dir: &Path, port: u16) -> Result<(), EmulatorErro
     write_private(&path, gcs_credentials_json(port).as_bytes())
 }
 
-/// `s3` on moto (Docker backend): create the bucket and put the guide's CORS rule (moto
-/// stores it but answers preflights with its own blanket allow).
-pub async fn prepare_s3_moto(client: &reqwest::Client, base: &str) -> Result<(), String> {
+/// Creates the bucket on an S3 emulator that accepts unsigned requests (moto before IAM
+/// enforcement is on).
+pub async fn create_s3_bucket(client: &reqwest::Client, base: &str) -> Result<(), String> {
     let r = client
         .put(format!("{base}/{BUCKET}"))
         .send()
         .await
         .map_err(|e| format!("create bucket {BUCKET}: {e}"))?;
     if !r.status().is_success() {
-        return Err(format!("create bucket {BUCKET}: {}", r.status()));
+        let status = r.status();
+        return Err(format!(
+            "create bucket {BUCKET}: {status} {}",
+            r.text().await.unwrap_or_default()
+        ));
     }
+    Ok(())
+}
+
+/// `s3` on moto (Docker backend): create the bucket and put the guide's CORS rule (moto
+/// stores it but answers preflights with its own blanket allow).
+pub async fn prepare_s3_moto(client: &reqwest::Client, base: &str) -> Result<(), String> {
+    create_s3_bucket(client, base).await?;
     // AWS requires Content-MD5 on PutBucketCors; moto does not check it.
     let r = client
         .put(format!("{base}/{BUCKET}?cors"))

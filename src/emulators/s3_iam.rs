@@ -78,18 +78,7 @@ pub async fn prepare(
     client: &reqwest::Client,
     base: &str,
 ) -> Result<BTreeMap<String, UserKeys>, String> {
-    let r = client
-        .put(format!("{base}/{BUCKET}"))
-        .send()
-        .await
-        .map_err(|e| format!("create bucket {BUCKET}: {e}"))?;
-    if !r.status().is_success() {
-        let status = r.status();
-        return Err(format!(
-            "create bucket {BUCKET}: {status} {}",
-            r.text().await.unwrap_or_default()
-        ));
-    }
+    super::ready::create_s3_bucket(client, base).await?;
     let mut users = BTreeMap::new();
     for user in S3User::ALL {
         let name = user.iam_name();
