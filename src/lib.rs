@@ -11,6 +11,7 @@ pub mod exit;
 pub mod provider;
 pub mod report;
 pub mod safety;
+pub mod load;
 
 pub use error::RunError;
 pub use exit::Exit;

@@ -1,0 +1,304 @@
+//! `lsprobe load`: throughput and latency per operation, closed or open loop, and a
+//! slow-storage verdict.
+//!
+//! schedule → workers → recorder → verdict, with its own lean signed request path (see
+//! ../shared/performance.md): [`request::OpRequest`] builds signed requests
+//! ([`sigv4::S3Requests`], [`sharedkey::AzureRequests`]); each worker owns one HTTP/1.1
+//! connection ([`connection::Connection`]) and one [`recorder::Recorder`]; they are merged at
+//! the end into a [`LoadSummary`].
+//!
+//! The caller (CLI, after config resolution) supplies the request builder, the run prefix,
+//! and records the keys this module reports writing in its ledger.
+pub mod connection;
+pub mod recorder;
+pub mod request;
+pub mod schedule;
+pub mod sharedkey;
+pub mod sigv4;
+pub mod suite;
+pub mod summary;
+pub mod timeline;
+pub mod verdict;
+mod worker;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use tokio::time::Instant;
+
+pub use connection::Endpoint;
+pub use request::{Op, OpCall, OpRequest, Payload};
+pub use schedule::{Bound, Mix, Mode};
+pub use summary::LoadSummary;
+pub use verdict::{Verdict, VerdictConfig};
+
+use connection::{Connection, Keep};
+use recorder::{Outcome, Recorder};
+use worker::{RunShared, Worker};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct LoadPlan {
+    /// Closed or open loop.
+    pub mode: Mode,
+    /// Workers, one connection each.
+    pub concurrency: usize,
+    /// When the measured part ends.
+    pub bound: Bound,
+    /// Excluded from the results.
+    pub warmup: Duration,
+    /// Operation weights.
+    pub mix: Mix<Op>,
+    /// Object size weights (PUT bodies and the prepared GET set).
+    pub sizes: Mix<u64>,
+    /// Objects in the prepared GET set.
+    pub objects: usize,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Page size of list operations.
+    pub list_max_keys: u32,
+    /// PUT keys per worker (PUTs overwrite them in turn, so a run writes a bounded set).
+    pub put_slots: usize,
+    /// RNG seed (each worker derives its own stream).
+    pub seed: u64,
+    /// Whether to keep a per-second timeline.
+    pub timeline: bool,
+}
+
+/// Why a load run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The plan contradicts the data (e.g. writes with an existing prefix).
+    #[error("{0}")]
+    BadPlan(String),
+    /// The prepare phase failed; `written` lists what it wrote (to be cleaned up).
+    #[error("preparing the GET set failed at `{key}`: {message}")]
+    Prepare {
+        /// The key that failed.
+        key: String,
+        /// Why.
+        message: String,
+        /// Keys written before the failure.
+        written: Vec<String>,
+    },
+    /// Listing an existing prefix failed.
+    #[error("listing `{prefix}` failed: {message}")]
+    List {
+        /// The prefix.
+        prefix: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The objects a run reads, and where it may write.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// Keys GET and HEAD read, with their sizes.
+    pub objects: Vec<(String, u64)>,
+    /// Prefix list operations list.
+    pub list_prefix: String,
+    /// Where PUTs go (`None`: read-only, an existing prefix).
+    pub write_prefix: Option<String>,
+    /// Keys the prepare phase wrote (the caller's ledger deletes them).
+    pub written: Vec<String>,
+}
+
+fn join(prefix: &str, rest: &str) -> String {
+    if prefix.is_empty() || prefix.ends_with('/') {
+        format!("{prefix}{rest}")
+    } else {
+        format!("{prefix}/{rest}")
+    }
+}
+
+fn payloads(sizes: &Mix<u64>, seed: u64) -> Vec<(u64, Payload)> {
+    sizes
+        .items()
+        .iter()
+        .map(|&(s, _)| (s, Payload::generate(s as usize, seed ^ s)))
+        .collect()
+}
+
+/// Writes `plan.objects` objects under `<run_prefix>/get/`, sizes following the size mix,
+/// over up to `plan.concurrency` connections (at most 8). Returns the dataset with every key
+/// written.
+pub async fn prepare<R: OpRequest>(
+    requests: &R,
+    plan: &LoadPlan,
+    run_prefix: &str,
+) -> Result<Dataset, LoadError> {
+    let bodies = Arc::new(payloads(&plan.sizes, plan.seed));
+    let objects: Vec<(String, u64)> = (0..plan.objects)
+        .map(|i| {
+            let size = plan.sizes.spread(i, plan.objects);
+            (join(run_prefix, &format!("get/{i:06}-{size}")), size)
+        })
+        .collect();
+    let lanes = plan.concurrency.clamp(1, 8);
+    let results: Vec<_> = futures::stream::iter(0..lanes)
+        .map(|lane| {
+            let mut rq = requests.clone();
+            let mut conn = Connection::new(rq.endpoint().clone());
+            let objects = &objects;
+            let bodies = bodies.clone();
+            async move {
+                let mut written = Vec::new();
+                for (key, size) in objects.iter().skip(lane).step_by(lanes) {
+                    let body = &bodies.iter().find(|(s, _)| s == size).expect("a body per size").1;
+                    let path = rq.object_path(key);
+                    let req = rq.build(&OpCall::Put { path: &path, body }, SystemTime::now());
+                    written.push(key.clone());
+                    let deadline = Some(Instant::now() + plan.timeout);
+                    match conn.exchange(req, Keep::Errors, deadline).await {
+                        Ok(x) if x.status.is_success() => {}
+                        Ok(x) => {
+                            let msg = format!("status {}: {}", x.status, String::from_utf8_lossy(&x.body));
+                            return (written, Some((key.clone(), msg)));
+                        }
+                        Err(e) => return (written, Some((key.clone(), e.to_string()))),
+                    }
+                }
+                (written, None)
+            }
+        })
+        .buffer_unordered(lanes)
+        .collect()
+        .await;
+    let mut written = Vec::new();
+    let mut failure = None;
+    for (w, f) in results {
+        written.extend(w);
+        failure = failure.or(f);
+    }
+    if let Some((key, message)) = failure {
+        return Err(LoadError::Prepare { key, message, written });
+    }
+    Ok(Dataset {
+        objects,
+        list_prefix: run_prefix.to_string(),
+        write_prefix: Some(run_prefix.to_string()),
+        written,
+    })
+}
+
+/// Lists up to `limit` existing objects under `prefix` to read: writes nothing at all.
+pub async fn discover<R: OpRequest>(
+    requests: &R,
+    prefix: &str,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Dataset, LoadError> {
+    let err = |message: String| LoadError::List { prefix: prefix.to_string(), message };
+    let mut rq = requests.clone();
+    let mut conn = Connection::new(rq.endpoint().clone());
+    let mut objects = Vec::new();
+    let mut continuation: Option<String> = None;
+    while objects.len() < limit {
+        let call = OpCall::List {
+            prefix,
+            max_keys: (limit - objects.len()).min(1000) as u32,
+            continuation: continuation.as_deref(),
+        };
+        let req = rq.build(&call, SystemTime::now());
+        let x = conn
+            .exchange(req, Keep::All, Some(Instant::now() + timeout))
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        if !x.status.is_success() {
+            return Err(err(format!("status {}: {}", x.status, String::from_utf8_lossy(&x.body))));
+        }
+        let page = rq.parse_list(&x.body).map_err(err)?;
+        objects.extend(page.objects.into_iter().filter(|(k, _)| !k.ends_with('/')));
+        match page.continuation {
+            Some(c) => continuation = Some(c),
+            None => break,
+        }
+    }
+    objects.truncate(limit);
+    if objects.is_empty() {
+        return Err(err("no objects there to read".into()));
+    }
+    Ok(Dataset { objects, list_prefix: prefix.to_string(), write_prefix: None, written: Vec::new() })
+}
+
+/// What a run hands back.
+#[derive(Debug)]
+pub struct LoadRun {
+    /// Figures, timeline, verdict (judged with `verdict` over the suite's profiles).
+    pub summary: LoadSummary,
+    /// Keys the run's PUTs wrote (besides [`Dataset::written`]); the ledger deletes them.
+    pub written: Vec<String>,
+    /// The merged recorder (for merging with other machines' runs or more figures).
+    pub recorder: Recorder,
+}
+
+/// Runs the load: `plan.concurrency` workers over `data`, judged against `verdict` requiring
+/// class `required` (`azure_sku` when known).
+pub async fn run<R: OpRequest>(
+    requests: &R,
+    plan: &LoadPlan,
+    data: &Dataset,
+    verdict_config: &VerdictConfig,
+    required: &str,
+    azure_sku: Option<&str>,
+) -> Result<LoadRun, LoadError> {
+    if data.write_prefix.is_none() && plan.mix.any(Op::writes) {
+        return Err(LoadError::BadPlan(
+            "an existing prefix is read-only: remove put and delete from the mix".into(),
+        ));
+    }
+    if data.objects.is_empty() && plan.mix.any(|op| matches!(op, Op::Get | Op::Head)) {
+        return Err(LoadError::BadPlan("get and head need objects to read".into()));
+    }
+    let start = Instant::now() + Duration::from_millis(20);
+    let shared = Arc::new(RunShared {
+        schedule: schedule::Schedule::new(plan.mode, plan.bound, plan.warmup, start),
+        mix: plan.mix.clone(),
+        sizes: plan.sizes.clone(),
+        payloads: payloads(&plan.sizes, plan.seed),
+        read_set: data.objects.iter().map(|(k, _)| requests.object_path(k)).collect(),
+        list_prefix: data.list_prefix.clone(),
+        list_max_keys: plan.list_max_keys,
+        timeout: plan.timeout,
+    });
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let grace = plan.timeout.as_secs() as u32 + 2;
+    let collector = tokio::spawn(timeline::collect(rx, grace));
+    let write_prefix = data.write_prefix.clone().unwrap_or_default();
+    let mut handles = Vec::with_capacity(plan.concurrency);
+    for w in 0..plan.concurrency {
+        let slots = (0..plan.put_slots)
+            .map(|s| requests.object_path(&join(&write_prefix, &format!("put/w{w:04}-{s:03}"))))
+            .collect();
+        let seed = plan.seed ^ (w as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407);
+        let worker = Worker::new(requests.clone(), seed, slots, plan.timeline.then(|| tx.clone()));
+        handles.push(tokio::spawn(worker.run(shared.clone())));
+    }
+    drop(tx);
+    tokio::time::sleep_until(start).await;
+    let mut recorder = Recorder::new();
+    let mut written = Vec::new();
+    let mut last_end = None::<Instant>;
+    for h in handles {
+        let r = h.await.map_err(|e| LoadError::BadPlan(format!("a worker failed: {e}")))?;
+        recorder.merge(&r.recorder);
+        written.extend(r.written);
+        last_end = last_end.max(r.last_end);
+    }
+    let timeline = collector.await.unwrap_or_default();
+    let measure_from = shared.schedule.measure_from();
+    let secs = match plan.bound {
+        Bound::Duration(d) => d.as_secs_f64(),
+        Bound::Requests(_) => last_end.map_or(0.0, |e| (e - measure_from).as_secs_f64()),
+    };
+    let mut summary = LoadSummary::new(plan.mode, plan.concurrency, &recorder, timeline, secs, placeholder());
+    summary.verdict = verdict::judge(verdict_config, required, &summary.figures(), azure_sku);
+    debug_assert!(recorder.ops.iter().all(|o| o.count(Outcome::Ok) <= o.total()));
+    Ok(LoadRun { summary, written, recorder })
+}
+
+fn placeholder() -> Verdict {
+    Verdict { slow: false, class: "unknown".into(), required: String::new(), reasons: Vec::new() }
+}

@@ -1,0 +1,178 @@
+//! The one load loop. Every worker runs it, closed or open loop alike: claim a slot from the
+//! schedule, wait for its intended start (open loop), build and sign a request, exchange it on
+//! the worker's own connection, record. Nothing on this path takes a lock; the bodies are
+//! shared `Bytes`; the only per-request allocations are the request's header map, its
+//! `Authorization` value and the response head hyper decodes.
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use super::connection::{Connection, ExchangeError, Keep};
+use super::recorder::{Outcome, Recorder};
+use super::request::{ObjectPath, Op, OpCall, OpRequest, Payload};
+use super::schedule::{Mix, Rng, Schedule, Slot};
+use super::timeline::{Interval, IntervalReport};
+
+/// Waits shorter than this are not slept (the timer's granularity is 1 ms): the request starts
+/// at once and is measured from its actual start.
+const MIN_SLEEP: Duration = Duration::from_millis(1);
+
+/// What every worker of a run shares (read-only).
+pub(crate) struct RunShared {
+    pub schedule: Schedule,
+    pub mix: Mix<Op>,
+    pub sizes: Mix<u64>,
+    /// One body per size of the size mix, generated once.
+    pub payloads: Vec<(u64, Payload)>,
+    /// Objects GET and HEAD read.
+    pub read_set: Vec<ObjectPath>,
+    pub list_prefix: String,
+    pub list_max_keys: u32,
+    pub timeout: Duration,
+}
+
+impl RunShared {
+    fn payload(&self, size: u64) -> &Payload {
+        self.payloads
+            .iter()
+            .find(|(s, _)| *s == size)
+            .map(|(_, p)| p)
+            .unwrap_or(&self.payloads[0].1)
+    }
+}
+
+/// What a worker hands back.
+pub(crate) struct WorkerResult {
+    pub recorder: Recorder,
+    /// Keys this worker sent a PUT for (bounded: its put slots).
+    pub written: Vec<String>,
+    /// When its last measured request ended.
+    pub last_end: Option<Instant>,
+}
+
+/// One worker: its request builder, connection, RNG, recorder and PUT key slots.
+pub(crate) struct Worker<R: OpRequest> {
+    pub requests: R,
+    pub conn: Connection,
+    pub rng: Rng,
+    pub recorder: Recorder,
+    pub interval: Interval,
+    /// This worker's PUT keys; PUTs cycle through them so the run writes a bounded set.
+    pub put_slots: Vec<ObjectPath>,
+    pub put_used: Vec<bool>,
+}
+
+impl<R: OpRequest> Worker<R> {
+    /// A worker with its own connection and RNG stream.
+    pub fn new(
+        requests: R,
+        seed: u64,
+        put_slots: Vec<ObjectPath>,
+        timeline: Option<tokio::sync::mpsc::UnboundedSender<IntervalReport>>,
+    ) -> Self {
+        let conn = Connection::new(requests.endpoint().clone());
+        Worker {
+            conn,
+            rng: Rng::new(seed),
+            recorder: Recorder::new(),
+            interval: Interval::new(timeline),
+            put_used: vec![false; put_slots.len()],
+            put_slots,
+            requests,
+        }
+    }
+
+    /// Runs the loop until the schedule says stop.
+    pub async fn run(mut self, run: Arc<RunShared>) -> WorkerResult {
+        let measure_from = run.schedule.measure_from();
+        let sec_of = |t: Instant| t.saturating_duration_since(measure_from).as_secs() as u32;
+        let mut last_put = 0usize;
+        let mut next_put = 0usize;
+        let mut last_end = None;
+        loop {
+            let now = Instant::now();
+            let (intended, measured) = match run.schedule.next(now) {
+                Slot::Stop => break,
+                Slot::Go { intended, measured } => (intended, measured),
+            };
+            if let Some(at) = intended
+                && at > now + MIN_SLEEP
+            {
+                self.interval.flush_before(sec_of(at));
+                tokio::time::sleep_until(at).await;
+            }
+            let start = Instant::now();
+            let op = run.mix.pick(&mut self.rng);
+            let mut read_path = || &run.read_set[self.rng.below(run.read_set.len() as u64) as usize];
+            let (call, sent) = match op {
+                Op::Get => (OpCall::Get(read_path()), 0),
+                Op::Head => (OpCall::Head(read_path()), 0),
+                Op::List => (
+                    OpCall::List {
+                        prefix: &run.list_prefix,
+                        max_keys: run.list_max_keys,
+                        continuation: None,
+                    },
+                    0,
+                ),
+                Op::Put => {
+                    let body = run.payload(run.sizes.pick(&mut self.rng));
+                    last_put = next_put;
+                    next_put = (next_put + 1) % self.put_slots.len();
+                    self.put_used[last_put] = true;
+                    let call = OpCall::Put {
+                        path: &self.put_slots[last_put],
+                        body,
+                    };
+                    (call, body.bytes.len() as u64)
+                }
+                Op::Delete => (OpCall::Delete(&self.put_slots[last_put]), 0),
+            };
+            let req = self.requests.build(&call, SystemTime::now());
+            let result = self
+                .conn
+                .exchange(req, Keep::Errors, Some(start + run.timeout))
+                .await;
+            let end = Instant::now();
+            // Open loop: measured from the intended start, so time spent waiting for a free
+            // worker (a stalled server) counts. Never earlier than the actual start.
+            let begin = intended.map_or(start, |i| i.min(start));
+            let (outcome, ttfb, bytes) = match &result {
+                Ok(x) => {
+                    let outcome = Outcome::classify(op, x.status, &x.body);
+                    let ttfb = (op == Op::Get).then(|| x.first_byte.saturating_duration_since(begin));
+                    (outcome, ttfb, if op == Op::Put { sent } else { x.bytes })
+                }
+                Err(ExchangeError::Timeout) => (Outcome::Timeout, None, 0),
+                Err(_) => (Outcome::Other, None, 0),
+            };
+            if measured {
+                let latency = end.saturating_duration_since(begin);
+                self.recorder.record(op, outcome, latency, ttfb, bytes);
+                if let Some(i) = intended {
+                    self.recorder.record_queue_delay(start.saturating_duration_since(i));
+                }
+                self.interval.record(sec_of(end), op, outcome == Outcome::Ok, latency);
+                last_end = Some(end);
+            }
+            if let Err(ExchangeError::Connect(_)) = result {
+                // Do not spin on a refused connection.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        self.interval.flush();
+        let written = self
+            .put_slots
+            .iter()
+            .zip(&self.put_used)
+            .filter(|(_, used)| **used)
+            .map(|(p, _)| p.key.to_string())
+            .collect();
+        WorkerResult {
+            recorder: self.recorder,
+            written,
+            last_end,
+        }
+    }
+}
