@@ -1,0 +1,189 @@
+//! Test support: a latency-injecting HTTP/1.1 proxy and a tiny S3-ish origin, both on
+//! 127.0.0.1 only.
+//!
+//! The proxy forwards each request to its upstream, then holds the response for `delay`
+//! (plus up to `jitter`) before passing it on; with `stall`, the first response after a
+//! moment pauses *every* response for a while (a server-wide hiccup, like a GC pause or a
+//! failover), which is what separates an open loop from a closed one. Framing is by
+//! `Content-Length` (no chunked bodies): enough for the origin below and for emulators that
+//! send lengths.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+/// What the proxy injects.
+#[derive(Clone, Debug, Default)]
+pub struct DelaySpec {
+    /// Every response is held this long.
+    pub delay: Duration,
+    /// Plus a uniform random extra of up to this.
+    pub jitter: Duration,
+    /// `(after, length)`: the first response at least `after` past the proxy's start pauses
+    /// all responses for `length`, once.
+    pub stall: Option<(Duration, Duration)>,
+}
+
+struct State {
+    spec: DelaySpec,
+    started: Instant,
+    /// None: not yet stalled; Some(t): responses wait until t.
+    paused_until: Mutex<Option<Instant>>,
+    seed: Mutex<u64>,
+}
+
+/// A running proxy; dropped with the test's runtime.
+pub struct DelayProxy {
+    /// Where to send requests.
+    pub addr: SocketAddr,
+}
+
+/// One HTTP message read off a stream: its raw bytes and a few facts.
+struct Message {
+    raw: Vec<u8>,
+    method_head: bool,
+    status: u16,
+}
+
+/// Reads one request (`is_request`) or response; `None` at a clean end of stream.
+async fn read_message(s: &mut TcpStream, buf: &mut Vec<u8>, is_request: bool, head_req: bool) -> Option<Message> {
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        let n = s.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let first = head.lines().next().unwrap_or_default().to_string();
+    let status = if is_request { 0 } else { first.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0) };
+    let method_head = is_request && first.starts_with("HEAD ");
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let body_len = if !is_request && (head_req || status == 204 || status == 304) { 0 } else { len };
+    while buf.len() < head_end + body_len {
+        let mut chunk = [0u8; 64 * 1024];
+        let n = s.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let raw: Vec<u8> = buf.drain(..head_end + body_len).collect();
+    Some(Message { raw, method_head, status })
+}
+
+impl DelayProxy {
+    /// Starts a proxy to `upstream`.
+    pub async fn start(upstream: SocketAddr, spec: DelaySpec) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State {
+            spec,
+            started: Instant::now(),
+            paused_until: Mutex::new(None),
+            seed: Mutex::new(0x2545_F491),
+        });
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(serve_client(client, upstream, state.clone()));
+            }
+        });
+        DelayProxy { addr }
+    }
+}
+
+async fn hold(state: &State) {
+    let spec = &state.spec;
+    let mut d = spec.delay;
+    if !spec.jitter.is_zero() {
+        let mut s = state.seed.lock().unwrap();
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        d += spec.jitter.mul_f64((*s % 1000) as f64 / 1000.0);
+    }
+    tokio::time::sleep(d).await;
+    let until = {
+        let mut p = state.paused_until.lock().unwrap();
+        if let (None, Some((after, len))) = (*p, spec.stall) {
+            if state.started.elapsed() >= after {
+                *p = Some(Instant::now() + len);
+            }
+        }
+        *p
+    };
+    if let Some(t) = until {
+        tokio::time::sleep_until(t).await;
+    }
+}
+
+async fn serve_client(mut client: TcpStream, upstream: SocketAddr, state: Arc<State>) {
+    let _ = client.set_nodelay(true);
+    let Ok(mut up) = TcpStream::connect(upstream).await else { return };
+    let _ = up.set_nodelay(true);
+    let (mut cbuf, mut ubuf) = (Vec::new(), Vec::new());
+    while let Some(req) = read_message(&mut client, &mut cbuf, true, false).await {
+        if up.write_all(&req.raw).await.is_err() {
+            return;
+        }
+        let Some(resp) = read_message(&mut up, &mut ubuf, false, req.method_head).await else { return };
+        hold(&state).await;
+        if client.write_all(&resp.raw).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A tiny S3-ish origin: GET of a key answers `body_len` bytes, HEAD its length, PUT 200,
+/// DELETE 204, GET with a query (a listing) an empty ListBucketResult. Signatures ignored.
+pub async fn start_origin(body_len: usize) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = Arc::new(vec![b'x'; body_len]);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let _ = s.set_nodelay(true);
+                let mut buf = Vec::new();
+                while let Some(req) = read_message(&mut s, &mut buf, true, false).await {
+                    let line = String::from_utf8_lossy(&req.raw[..req.raw.iter().position(|&b| b == b'\r').unwrap_or(0)]).to_string();
+                    let mut out = Vec::new();
+                    if line.starts_with("GET ") && line.contains('?') {
+                        let xml = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult></ListBucketResult>";
+                        out.extend_from_slice(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", xml.len()).as_bytes());
+                        out.extend_from_slice(xml);
+                    } else if line.starts_with("GET ") {
+                        out.extend_from_slice(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
+                        out.extend_from_slice(&body);
+                    } else if line.starts_with("HEAD ") {
+                        out.extend_from_slice(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
+                    } else if line.starts_with("DELETE ") {
+                        out.extend_from_slice(b"HTTP/1.1 204 No Content\r\n\r\n");
+                    } else {
+                        out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                    }
+                    if s.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
