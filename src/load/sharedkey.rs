@@ -83,6 +83,33 @@ impl AzureRequests {
         })
     }
 
+    /// Signs any request (e.g. Create Container, Get Account Information): sets `Date` from
+    /// `now`, `x-ms-version` if absent, `Host`, then `Authorization`. The URI must be
+    /// origin-form (path and query).
+    pub fn sign(&self, req: &mut http::Request<Body>, now: SystemTime) {
+        let h = req.headers_mut();
+        h.insert(header::HOST, self.shared.host.clone());
+        h.insert(
+            header::DATE,
+            HeaderValue::from_bytes(&http_date(unix_secs(now))).expect("ascii"),
+        );
+        h.entry(&X_MS_VERSION)
+            .or_insert(HeaderValue::from_static(AZURE_VERSION));
+        h.remove(header::AUTHORIZATION);
+        let auth = self.authorization(req);
+        req.headers_mut().insert(header::AUTHORIZATION, auth);
+    }
+
+    fn authorization(&self, req: &http::Request<Body>) -> HeaderValue {
+        let mut mac = self.shared.mac.clone();
+        self.write_string_to_sign(req, &mut |b: &[u8]| mac.update(b));
+        let sig = mac.finalize().into_bytes();
+        let mut auth = String::with_capacity(self.shared.auth_prefix.len() + 44);
+        auth.push_str(&self.shared.auth_prefix);
+        STANDARD.encode_string(sig, &mut auth);
+        HeaderValue::from_maybe_shared(Bytes::from(auth)).expect("ascii")
+    }
+
     /// The string SharedKey signs for `request` (for tests and debugging).
     pub fn string_to_sign(&self, request: &http::Request<Body>) -> String {
         let mut v = Vec::new();
@@ -206,16 +233,8 @@ impl OpRequest for AzureRequests {
             h.insert(&X_MS_BLOB_TYPE, HeaderValue::from_static("BlockBlob"));
             h.insert(header::CONTENT_LENGTH, body.content_length.clone());
         }
-        let mut mac = self.shared.mac.clone();
-        self.write_string_to_sign(&req, &mut |b: &[u8]| mac.update(b));
-        let sig = mac.finalize().into_bytes();
-        let mut auth = String::with_capacity(self.shared.auth_prefix.len() + 44);
-        auth.push_str(&self.shared.auth_prefix);
-        STANDARD.encode_string(sig, &mut auth);
-        req.headers_mut().insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_maybe_shared(Bytes::from(auth)).expect("ascii"),
-        );
+        let auth = self.authorization(&req);
+        req.headers_mut().insert(header::AUTHORIZATION, auth);
         req
     }
 
