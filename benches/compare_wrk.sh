@@ -29,6 +29,7 @@ http { access_log off;
   server { listen 127.0.0.1:$PORT; root $work/www; location / { } } }
 CONF
 mkdir -p "$work/tmp"
+chmod -R a+rX "$work"
 nginx -c "$work/nginx.conf" -p "$work"
 trap 'kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; rm -rf "$work"' EXIT
 sleep 0.3

@@ -5,10 +5,10 @@ use std::time::SystemTime;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use lsprobe::config::Secret;
+use lsprobe::load::Endpoint;
 use lsprobe::load::request::{OpCall, OpRequest, Payload};
 use lsprobe::load::sharedkey::{AzureConfig, AzureRequests};
 use lsprobe::load::sigv4::{S3Config, S3Requests};
-use lsprobe::load::Endpoint;
 
 fn bench(c: &mut Criterion) {
     let mut s3 = S3Requests::new(S3Config {
@@ -25,10 +25,22 @@ fn bench(c: &mut Criterion) {
         b.iter(|| s3.build(black_box(&OpCall::Get(&path)), SystemTime::now()))
     });
     c.bench_function("sigv4/put_4KiB", |b| {
-        b.iter(|| s3.build(black_box(&OpCall::Put { path: &path, body: &body }), SystemTime::now()))
+        b.iter(|| {
+            s3.build(
+                black_box(&OpCall::Put {
+                    path: &path,
+                    body: &body,
+                }),
+                SystemTime::now(),
+            )
+        })
     });
     c.bench_function("sigv4/list", |b| {
-        let call = OpCall::List { prefix: "media/upload/", max_keys: 100, continuation: None };
+        let call = OpCall::List {
+            prefix: "media/upload/",
+            max_keys: 100,
+            continuation: None,
+        };
         b.iter(|| s3.build(black_box(&call), SystemTime::now()))
     });
     let mut az = AzureRequests::new(AzureConfig {

@@ -17,7 +17,8 @@ use lsprobe::load::{self, Bound, Dataset, Endpoint, LoadPlan, Mode};
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut args = std::env::args().skip(1);
-    let (mut endpoint, mut bucket, mut key) = (String::new(), "bkt".to_string(), "obj4k".to_string());
+    let (mut endpoint, mut bucket, mut key) =
+        (String::new(), "bkt".to_string(), "obj4k".to_string());
     let (mut concurrency, mut duration, mut warmup) = (16usize, "5s".to_string(), "0s".to_string());
     let (mut mix, mut threads) = ("get=1".to_string(), 0usize);
     while let Some(a) = args.next() {
@@ -69,7 +70,14 @@ fn main() {
     };
     let suite = CapacitySuite::builtin();
     let run = rt
-        .block_on(load::run(&requests, &plan, &data, &suite.verdict, "hdd", None))
+        .block_on(load::run(
+            &requests,
+            &plan,
+            &data,
+            &suite.verdict,
+            "hdd",
+            None,
+        ))
         .expect("load run");
     let get = &run.summary.ops[&load::Op::Get];
     println!(

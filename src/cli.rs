@@ -25,6 +25,8 @@ pub enum Command {
     Emulators(EmulatorsCommand),
     /// Start the local emulators, run the smoke suite on each, stop them.
     Demo(DemoArgs),
+    /// Measure throughput and latency per operation and judge whether the storage is too slow.
+    Load(Box<LoadArgs>),
 }
 
 /// `lsprobe config ...`
@@ -123,6 +125,57 @@ pub enum ReportFormat {
     Json,
     /// JUnit XML for CI systems.
     Junit,
+}
+
+/// Arguments of `lsprobe load`. Unset values come from the capacity suite's `[defaults]`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Where the configuration comes from.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Capacity suite: `capacity` or a path to a suite file.
+    #[arg(long, default_value = "capacity")]
+    pub suite: String,
+    /// Operation mix, e.g. `put=20,get=70,head=10` (ops: put, get, head, list, delete).
+    #[arg(long, visible_alias = "ops", value_name = "OP=WEIGHT,...")]
+    pub mix: Option<String>,
+    /// Object sizes, e.g. `256KiB` or `4KiB:50,256KiB:40,8MiB:10`.
+    #[arg(long, visible_alias = "size", value_name = "SIZE[:WEIGHT],...")]
+    pub sizes: Option<String>,
+    /// Workers, one connection each.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// How long to measure (after the warmup), e.g. `60s`.
+    #[arg(long, conflicts_with = "requests")]
+    pub duration: Option<String>,
+    /// How many requests to measure instead of a duration.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Open loop at this many requests per second (latency from the intended start).
+    #[arg(long, value_name = "OPS_PER_S")]
+    pub rate: Option<f64>,
+    /// Excluded from the results, e.g. `5s`.
+    #[arg(long)]
+    pub warmup: Option<String>,
+    /// Objects the prepare phase writes for GET and HEAD.
+    #[arg(long)]
+    pub objects: Option<usize>,
+    /// Read existing objects under this prefix instead; nothing is written at all.
+    #[arg(long, value_name = "PREFIX")]
+    pub existing_prefix: Option<String>,
+    /// Override a verdict threshold of the required class, e.g. `get_ttfb_p50_ms=50`
+    /// (repeatable).
+    #[arg(long = "threshold", value_name = "METRIC=VALUE")]
+    pub thresholds: Vec<String>,
+    /// The storage class required (a profile of the suite, e.g. `ssd`, `hdd`).
+    #[arg(long, value_name = "CLASS")]
+    pub require: Option<String>,
+    /// Report formats to write (repeatable): text, json, junit.
+    #[arg(long = "format", value_enum)]
+    pub formats: Vec<ReportFormat>,
+    /// Directory to write reports into.
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<PathBuf>,
 }
 
 /// Arguments of `lsprobe demo`.

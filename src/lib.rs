@@ -8,10 +8,10 @@ pub mod demo;
 pub mod emulators;
 pub mod error;
 pub mod exit;
+pub mod load;
 pub mod provider;
 pub mod report;
 pub mod safety;
-pub mod load;
 
 pub use error::RunError;
 pub use exit::Exit;
@@ -25,6 +25,9 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Emulators(cmd) => emulators::run(&cmd).await,
         Command::Check(args) => checks::command::run(&args).await,
         Command::Demo(args) => demo::run(&args).await,
+        Command::Load(_) => Err(RunError::Incomplete(anyhow::anyhow!(
+            "`lsprobe load` is not wired to the command line yet"
+        ))),
     };
     match outcome {
         Ok(exit) => exit,

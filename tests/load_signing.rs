@@ -10,16 +10,21 @@ use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use local_emulators::{AZURITE_ACCOUNT, AZURITE_KEY, Azurite, Moto};
 use lsprobe::config::Secret;
+use lsprobe::load::Endpoint;
 use lsprobe::load::connection::{Connection, Keep};
 use lsprobe::load::request::{Body, ObjectPath, OpCall, OpRequest, Payload};
 use lsprobe::load::sharedkey::{AzureConfig, AzureRequests};
 use lsprobe::load::sigv4::{S3Config, S3Requests};
-use lsprobe::load::Endpoint;
 use object_store::aws::{AwsAuthorizer, AwsCredential};
 use object_store::azure::{AzureAccessKey, AzureAuthorizer, AzureCredential};
 use object_store::client::{HttpRequest, HttpRequestBody};
 
-const KEYS: [&str; 4] = ["plain.txt", "media/a b/ü.txt", "upload/1/ab12cd34-x+y=z&(1).png", "日本/~tilde"];
+const KEYS: [&str; 4] = [
+    "plain.txt",
+    "media/a b/ü.txt",
+    "upload/1/ab12cd34-x+y=z&(1).png",
+    "日本/~tilde",
+];
 
 /// The same request as object_store sees it: absolute URI, our headers minus the ones its
 /// authorizer sets itself.
@@ -49,17 +54,34 @@ fn s3(endpoint: &str, key_id: &str, secret: &str) -> S3Requests {
 fn calls<'a>(paths: &'a [ObjectPath], body: &'a Payload) -> Vec<OpCall<'a>> {
     let mut v = Vec::new();
     for p in paths {
-        v.extend([OpCall::Put { path: p, body }, OpCall::Get(p), OpCall::Head(p), OpCall::Delete(p)]);
+        v.extend([
+            OpCall::Put { path: p, body },
+            OpCall::Get(p),
+            OpCall::Head(p),
+            OpCall::Delete(p),
+        ]);
     }
-    v.push(OpCall::List { prefix: "media/a b/", max_keys: 7, continuation: None });
-    v.push(OpCall::List { prefix: "", max_keys: 1000, continuation: Some("tok/+=") });
+    v.push(OpCall::List {
+        prefix: "media/a b/",
+        max_keys: 7,
+        continuation: None,
+    });
+    v.push(OpCall::List {
+        prefix: "",
+        max_keys: 1000,
+        continuation: Some("tok/+="),
+    });
     v
 }
 
 #[test]
 fn sigv4_matches_object_store() {
     let base = "http://127.0.0.1:9000";
-    let mut ours = s3(base, "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+    let mut ours = s3(
+        base,
+        "AKIDEXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    );
     let cred = AwsCredential {
         key_id: "AKIDEXAMPLE".into(),
         secret_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
@@ -84,15 +106,32 @@ fn sigv4_matches_object_store() {
         )
         .unwrap()
         .and_utc();
-        let mine = ours.build(&call, UNIX_EPOCH + Duration::from_secs(at.timestamp() as u64));
+        let mine = ours.build(
+            &call,
+            UNIX_EPOCH + Duration::from_secs(at.timestamp() as u64),
+        );
         assert_eq!(mine.headers()["x-amz-date"], t.headers()["x-amz-date"]);
-        assert_eq!(mine.headers()["x-amz-content-sha256"], t.headers()["x-amz-content-sha256"]);
-        assert_eq!(mine.headers()[AUTHORIZATION], t.headers()[AUTHORIZATION], "{call:?}\n{}", ours.canonical_request(&call, UNIX_EPOCH + Duration::from_secs(at.timestamp() as u64)));
+        assert_eq!(
+            mine.headers()["x-amz-content-sha256"],
+            t.headers()["x-amz-content-sha256"]
+        );
+        assert_eq!(
+            mine.headers()[AUTHORIZATION],
+            t.headers()[AUTHORIZATION],
+            "{call:?}\n{}",
+            ours.canonical_request(
+                &call,
+                UNIX_EPOCH + Duration::from_secs(at.timestamp() as u64)
+            )
+        );
     }
 }
 
 fn hex_decode(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn azure(url: &str, key: &str) -> AzureRequests {
@@ -115,46 +154,111 @@ fn sharedkey_matches_object_store() {
     for call in calls(&paths, &body) {
         let probe = ours.build(&call, SystemTime::now());
         let mut t = theirs(&probe, base, &["date"]);
-        AzureAuthorizer::new(&cred, AZURITE_ACCOUNT).try_authorize(&mut t).unwrap();
-        let at = chrono::DateTime::parse_from_rfc2822(t.headers()["date"].to_str().unwrap()).unwrap();
-        let mine = ours.build(&call, UNIX_EPOCH + Duration::from_secs(at.timestamp() as u64));
+        AzureAuthorizer::new(&cred, AZURITE_ACCOUNT)
+            .try_authorize(&mut t)
+            .unwrap();
+        let at =
+            chrono::DateTime::parse_from_rfc2822(t.headers()["date"].to_str().unwrap()).unwrap();
+        let mine = ours.build(
+            &call,
+            UNIX_EPOCH + Duration::from_secs(at.timestamp() as u64),
+        );
         assert_eq!(mine.headers()["date"], t.headers()["date"]);
-        assert_eq!(mine.headers()[AUTHORIZATION], t.headers()[AUTHORIZATION], "{call:?}\n{}", ours.string_to_sign(&mine));
+        assert_eq!(
+            mine.headers()[AUTHORIZATION],
+            t.headers()[AUTHORIZATION],
+            "{call:?}\n{}",
+            ours.string_to_sign(&mine)
+        );
     }
 }
 
 /// put, head, get, list, delete of every key through `rq`; returns the statuses seen.
-async fn round_trip<R: OpRequest>(rq: &mut R, prefix: &str, keys: &[&str]) -> Vec<(String, u16, String)> {
+async fn round_trip<R: OpRequest>(
+    rq: &mut R,
+    prefix: &str,
+    keys: &[&str],
+) -> Vec<(String, u16, String)> {
     let mut conn = Connection::new(rq.endpoint().clone());
     let body = Payload::generate(3000, 9);
     let mut seen = Vec::new();
     for key in keys {
         let p = rq.object_path(&format!("{prefix}{key}"));
-        for call in [OpCall::Put { path: &p, body: &body }, OpCall::Head(&p), OpCall::Get(&p)] {
-            let x = conn.exchange(rq.build(&call, SystemTime::now()), Keep::Errors, None).await.unwrap();
+        for call in [
+            OpCall::Put {
+                path: &p,
+                body: &body,
+            },
+            OpCall::Head(&p),
+            OpCall::Get(&p),
+        ] {
+            let x = conn
+                .exchange(rq.build(&call, SystemTime::now()), Keep::Errors, None)
+                .await
+                .unwrap();
             if matches!(call, OpCall::Get(_)) && x.status.is_success() {
                 assert_eq!(x.bytes, 3000, "{key}");
             }
-            seen.push((format!("{} {key}", call.op()), x.status.as_u16(), String::from_utf8_lossy(&x.body).to_string()));
+            seen.push((
+                format!("{} {key}", call.op()),
+                x.status.as_u16(),
+                String::from_utf8_lossy(&x.body).to_string(),
+            ));
         }
     }
-    let list = OpCall::List { prefix, max_keys: 100, continuation: None };
-    let x = conn.exchange(rq.build(&list, SystemTime::now()), Keep::All, None).await.unwrap();
+    let list = OpCall::List {
+        prefix,
+        max_keys: 100,
+        continuation: None,
+    };
+    let x = conn
+        .exchange(rq.build(&list, SystemTime::now()), Keep::All, None)
+        .await
+        .unwrap();
     if x.status.is_success() {
         let page = rq.parse_list(&x.body).unwrap();
         let mut got: Vec<String> = page.objects.into_iter().map(|(k, _)| k).collect();
         let mut want: Vec<String> = keys.iter().map(|k| format!("{prefix}{k}")).collect();
         got.sort();
         want.sort();
-        assert_eq!(got, want, "listing returns the keys as written (spaces, unicode)");
+        assert_eq!(
+            got, want,
+            "listing returns the keys as written (spaces, unicode)"
+        );
     }
-    seen.push(("list".into(), x.status.as_u16(), String::from_utf8_lossy(&x.body).to_string()));
+    seen.push((
+        "list".into(),
+        x.status.as_u16(),
+        String::from_utf8_lossy(&x.body).to_string(),
+    ));
     for key in keys {
         let p = rq.object_path(&format!("{prefix}{key}"));
-        let x = conn.exchange(rq.build(&OpCall::Delete(&p), SystemTime::now()), Keep::Errors, None).await.unwrap();
-        seen.push((format!("delete {key}"), x.status.as_u16(), String::from_utf8_lossy(&x.body).to_string()));
-        let x = conn.exchange(rq.build(&OpCall::Head(&p), SystemTime::now()), Keep::Errors, None).await.unwrap();
-        assert_eq!(x.status.as_u16(), 404, "{key} is gone after delete; seen {seen:#?}");
+        let x = conn
+            .exchange(
+                rq.build(&OpCall::Delete(&p), SystemTime::now()),
+                Keep::Errors,
+                None,
+            )
+            .await
+            .unwrap();
+        seen.push((
+            format!("delete {key}"),
+            x.status.as_u16(),
+            String::from_utf8_lossy(&x.body).to_string(),
+        ));
+        let x = conn
+            .exchange(
+                rq.build(&OpCall::Head(&p), SystemTime::now()),
+                Keep::Errors,
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            x.status.as_u16(),
+            404,
+            "{key} is gone after delete; seen {seen:#?}"
+        );
     }
     seen
 }
@@ -162,7 +266,9 @@ async fn round_trip<R: OpRequest>(rq: &mut R, prefix: &str, keys: &[&str]) -> Ve
 #[tokio::test]
 async fn moto_with_iam_enforcement_accepts_ours_and_rejects_a_tampered_secret() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let Some(moto) = Moto::start().await else { return };
+    let Some(moto) = Moto::start().await else {
+        return;
+    };
     let mut good = s3(&moto.url, &moto.key_id, &moto.secret);
     // moto 5.2 rebuilds what it verifies from its web framework's URL and gets the strict
     // SigV4 encoding wrong for Unicode and encoded reserved characters (`%C3%BC`, `%2B`, a
@@ -170,26 +276,73 @@ async fn moto_with_iam_enforcement_accepts_ours_and_rejects_a_tampered_secret() 
     // (checked below). So the round trip uses keys and a prefix moto can verify (Azurite
     // below and the object_store equivalence above cover the rest), and for every key and
     // listing moto must judge our request exactly as it judges object_store's.
-    let plain = ["plain.txt", "media/dir_1/file-2.txt", "upload/7/ab12cd34-x.png"];
+    let plain = [
+        "plain.txt",
+        "media/dir_1/file-2.txt",
+        "upload/7/ab12cd34-x.png",
+    ];
     for (what, status, body) in round_trip(&mut good, "run-", &plain).await {
         assert!((200..300).contains(&status), "{what}: {status} {body}");
     }
-    let cred = AwsCredential { key_id: moto.key_id.clone(), secret_key: moto.secret.clone(), token: None };
+    let cred = AwsCredential {
+        key_id: moto.key_id.clone(),
+        secret_key: moto.secret.clone(),
+        token: None,
+    };
     let mut conn = Connection::new(good.endpoint().clone());
-    let list = OpCall::List { prefix: "run/", max_keys: 10, continuation: None };
+    let list = OpCall::List {
+        prefix: "run/",
+        max_keys: 10,
+        continuation: None,
+    };
     let list_pq = good.build(&list, SystemTime::now()).uri().to_string();
-    let paths: Vec<String> = KEYS.iter().chain(&plain).map(|k| String::from_utf8(good.object_path(&format!("run/{k}")).path.to_vec()).unwrap()).collect();
+    let paths: Vec<String> = KEYS
+        .iter()
+        .chain(&plain)
+        .map(|k| String::from_utf8(good.object_path(&format!("run/{k}")).path.to_vec()).unwrap())
+        .collect();
     for path in paths.iter().chain([&list_pq]) {
-        let p = lsprobe::load::request::ObjectPath { key: "unused".into(), path: Bytes::from(path.clone()) };
-        let call = if path.contains('?') { list } else { OpCall::Get(&p) };
-        let ours = conn.exchange(good.build(&call, SystemTime::now()), Keep::Errors, None).await.unwrap();
+        let p = lsprobe::load::request::ObjectPath {
+            key: "unused".into(),
+            path: Bytes::from(path.clone()),
+        };
+        let call = if path.contains('?') {
+            list
+        } else {
+            OpCall::Get(&p)
+        };
+        let ours = conn
+            .exchange(good.build(&call, SystemTime::now()), Keep::Errors, None)
+            .await
+            .unwrap();
         let key = path;
-        let (theirs, _) = local_emulators::aws_raw(&moto.endpoint, &moto.url, "s3", &cred, http::Method::GET, path, "", None).await;
-        assert_eq!(ours.status.as_u16(), theirs, "moto judges ours and object_store's alike for {key}");
+        let (theirs, _) = local_emulators::aws_raw(
+            &moto.endpoint,
+            &moto.url,
+            "s3",
+            &cred,
+            http::Method::GET,
+            path,
+            "",
+            None,
+        )
+        .await;
+        assert_eq!(
+            ours.status.as_u16(),
+            theirs,
+            "moto judges ours and object_store's alike for {key}"
+        );
     }
     let mut tampered = s3(&moto.url, &moto.key_id, &format!("{}x", moto.secret));
     let p = tampered.object_path("load/plain.txt");
-    let x = conn.exchange(tampered.build(&OpCall::Get(&p), SystemTime::now()), Keep::Errors, None).await.unwrap();
+    let x = conn
+        .exchange(
+            tampered.build(&OpCall::Get(&p), SystemTime::now()),
+            Keep::Errors,
+            None,
+        )
+        .await
+        .unwrap();
     let body = String::from_utf8_lossy(&x.body);
     assert_eq!(x.status.as_u16(), 403, "{body}");
     assert!(body.contains("SignatureDoesNotMatch"), "{body}");
@@ -208,7 +361,12 @@ async fn azurite_accepts_ours_and_rejects_a_tampered_key() {
     good.sign(&mut req, SystemTime::now());
     let mut conn = Connection::new(good.endpoint().clone());
     let x = conn.exchange(req, Keep::All, None).await.unwrap();
-    assert_eq!(x.status.as_u16(), 201, "{}", String::from_utf8_lossy(&x.body));
+    assert_eq!(
+        x.status.as_u16(),
+        201,
+        "{}",
+        String::from_utf8_lossy(&x.body)
+    );
     for (what, status, body) in round_trip(&mut good, "load/", &KEYS).await {
         assert!((200..300).contains(&status), "{what}: {status} {body}");
     }
@@ -216,6 +374,13 @@ async fn azurite_accepts_ours_and_rejects_a_tampered_key() {
     bad_key.replace_range(0..4, "AAAA");
     let mut tampered = azure(&az.url, &bad_key);
     let p = tampered.object_path("load/plain.txt");
-    let x = conn.exchange(tampered.build(&OpCall::Head(&p), SystemTime::now()), Keep::Errors, None).await.unwrap();
+    let x = conn
+        .exchange(
+            tampered.build(&OpCall::Head(&p), SystemTime::now()),
+            Keep::Errors,
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(x.status.as_u16(), 403);
 }

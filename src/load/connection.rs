@@ -211,7 +211,11 @@ impl Connection {
     }
 
     async fn open(&mut self) -> Result<(), ExchangeError> {
-        let stream = self.endpoint.connect().await.map_err(ExchangeError::Connect)?;
+        let stream = self
+            .endpoint
+            .connect()
+            .await
+            .map_err(ExchangeError::Connect)?;
         let (sender, driver) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await?;
@@ -237,9 +241,9 @@ impl Connection {
                 read(resp, keep).await
             });
             let mut work = work;
-            let sleep = std::pin::pin!(tokio::time::sleep_until(
-                deadline.unwrap_or_else(|| tokio::time::Instant::now() + std::time::Duration::from_secs(86_400))
-            ));
+            let sleep = std::pin::pin!(tokio::time::sleep_until(deadline.unwrap_or_else(|| {
+                tokio::time::Instant::now() + std::time::Duration::from_secs(86_400)
+            })));
             let mut sleep = sleep;
             let mut driver_done = false;
             let result = loop {

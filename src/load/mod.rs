@@ -146,7 +146,11 @@ pub async fn prepare<R: OpRequest>(
             async move {
                 let mut written = Vec::new();
                 for (key, size) in objects.iter().skip(lane).step_by(lanes) {
-                    let body = &bodies.iter().find(|(s, _)| s == size).expect("a body per size").1;
+                    let body = &bodies
+                        .iter()
+                        .find(|(s, _)| s == size)
+                        .expect("a body per size")
+                        .1;
                     let path = rq.object_path(key);
                     let req = rq.build(&OpCall::Put { path: &path, body }, SystemTime::now());
                     written.push(key.clone());
@@ -154,7 +158,11 @@ pub async fn prepare<R: OpRequest>(
                     match conn.exchange(req, Keep::Errors, deadline).await {
                         Ok(x) if x.status.is_success() => {}
                         Ok(x) => {
-                            let msg = format!("status {}: {}", x.status, String::from_utf8_lossy(&x.body));
+                            let msg = format!(
+                                "status {}: {}",
+                                x.status,
+                                String::from_utf8_lossy(&x.body)
+                            );
                             return (written, Some((key.clone(), msg)));
                         }
                         Err(e) => return (written, Some((key.clone(), e.to_string()))),
@@ -173,7 +181,11 @@ pub async fn prepare<R: OpRequest>(
         failure = failure.or(f);
     }
     if let Some((key, message)) = failure {
-        return Err(LoadError::Prepare { key, message, written });
+        return Err(LoadError::Prepare {
+            key,
+            message,
+            written,
+        });
     }
     Ok(Dataset {
         objects,
@@ -190,7 +202,10 @@ pub async fn discover<R: OpRequest>(
     limit: usize,
     timeout: Duration,
 ) -> Result<Dataset, LoadError> {
-    let err = |message: String| LoadError::List { prefix: prefix.to_string(), message };
+    let err = |message: String| LoadError::List {
+        prefix: prefix.to_string(),
+        message,
+    };
     let mut rq = requests.clone();
     let mut conn = Connection::new(rq.endpoint().clone());
     let mut objects = Vec::new();
@@ -207,7 +222,11 @@ pub async fn discover<R: OpRequest>(
             .await
             .map_err(|e| err(e.to_string()))?;
         if !x.status.is_success() {
-            return Err(err(format!("status {}: {}", x.status, String::from_utf8_lossy(&x.body))));
+            return Err(err(format!(
+                "status {}: {}",
+                x.status,
+                String::from_utf8_lossy(&x.body)
+            )));
         }
         let page = rq.parse_list(&x.body).map_err(err)?;
         objects.extend(page.objects.into_iter().filter(|(k, _)| !k.ends_with('/')));
@@ -220,7 +239,12 @@ pub async fn discover<R: OpRequest>(
     if objects.is_empty() {
         return Err(err("no objects there to read".into()));
     }
-    Ok(Dataset { objects, list_prefix: prefix.to_string(), write_prefix: None, written: Vec::new() })
+    Ok(Dataset {
+        objects,
+        list_prefix: prefix.to_string(),
+        write_prefix: None,
+        written: Vec::new(),
+    })
 }
 
 /// What a run hands back.
@@ -250,7 +274,9 @@ pub async fn run<R: OpRequest>(
         ));
     }
     if data.objects.is_empty() && plan.mix.any(|op| matches!(op, Op::Get | Op::Head)) {
-        return Err(LoadError::BadPlan("get and head need objects to read".into()));
+        return Err(LoadError::BadPlan(
+            "get and head need objects to read".into(),
+        ));
     }
     let start = Instant::now() + Duration::from_millis(20);
     let shared = Arc::new(RunShared {
@@ -258,7 +284,11 @@ pub async fn run<R: OpRequest>(
         mix: plan.mix.clone(),
         sizes: plan.sizes.clone(),
         payloads: payloads(&plan.sizes, plan.seed),
-        read_set: data.objects.iter().map(|(k, _)| requests.object_path(k)).collect(),
+        read_set: data
+            .objects
+            .iter()
+            .map(|(k, _)| requests.object_path(k))
+            .collect(),
         list_prefix: data.list_prefix.clone(),
         list_max_keys: plan.list_max_keys,
         timeout: plan.timeout,
@@ -273,7 +303,12 @@ pub async fn run<R: OpRequest>(
             .map(|s| requests.object_path(&join(&write_prefix, &format!("put/w{w:04}-{s:03}"))))
             .collect();
         let seed = plan.seed ^ (w as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407);
-        let worker = Worker::new(requests.clone(), seed, slots, plan.timeline.then(|| tx.clone()));
+        let worker = Worker::new(
+            requests.clone(),
+            seed,
+            slots,
+            plan.timeline.then(|| tx.clone()),
+        );
         handles.push(tokio::spawn(worker.run(shared.clone())));
     }
     drop(tx);
@@ -282,7 +317,9 @@ pub async fn run<R: OpRequest>(
     let mut written = Vec::new();
     let mut last_end = None::<Instant>;
     for h in handles {
-        let r = h.await.map_err(|e| LoadError::BadPlan(format!("a worker failed: {e}")))?;
+        let r = h
+            .await
+            .map_err(|e| LoadError::BadPlan(format!("a worker failed: {e}")))?;
         recorder.merge(&r.recorder);
         written.extend(r.written);
         last_end = last_end.max(r.last_end);
@@ -293,12 +330,33 @@ pub async fn run<R: OpRequest>(
         Bound::Duration(d) => d.as_secs_f64(),
         Bound::Requests(_) => last_end.map_or(0.0, |e| (e - measure_from).as_secs_f64()),
     };
-    let mut summary = LoadSummary::new(plan.mode, plan.concurrency, &recorder, timeline, secs, placeholder());
+    let mut summary = LoadSummary::new(
+        plan.mode,
+        plan.concurrency,
+        &recorder,
+        timeline,
+        secs,
+        placeholder(),
+    );
     summary.verdict = verdict::judge(verdict_config, required, &summary.figures(), azure_sku);
-    debug_assert!(recorder.ops.iter().all(|o| o.count(Outcome::Ok) <= o.total()));
-    Ok(LoadRun { summary, written, recorder })
+    debug_assert!(
+        recorder
+            .ops
+            .iter()
+            .all(|o| o.count(Outcome::Ok) <= o.total())
+    );
+    Ok(LoadRun {
+        summary,
+        written,
+        recorder,
+    })
 }
 
 fn placeholder() -> Verdict {
-    Verdict { slow: false, class: "unknown".into(), required: String::new(), reasons: Vec::new() }
+    Verdict {
+        slow: false,
+        class: "unknown".into(),
+        required: String::new(),
+        reasons: Vec::new(),
+    }
 }

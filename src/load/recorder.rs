@@ -68,9 +68,7 @@ fn new_histogram(sigfig: u8) -> Histogram<u64> {
 pub(crate) fn record_into(slot: &mut Option<Histogram<u64>>, sigfig: u8, d: Duration) {
     let us = (d.as_micros() as u64).max(1);
     // Auto-resizing: only fails on values beyond u64 ranges, which a Duration cannot give.
-    let _ = slot
-        .get_or_insert_with(|| new_histogram(sigfig))
-        .record(us);
+    let _ = slot.get_or_insert_with(|| new_histogram(sigfig)).record(us);
 }
 
 fn merge_into(dst: &mut Option<Histogram<u64>>, src: &Option<Histogram<u64>>) {
@@ -225,14 +223,22 @@ mod tests {
 
     #[test]
     fn classifies_answers() {
-        let c = |s: u16, b: &str| Outcome::classify(Op::Get, StatusCode::from_u16(s).unwrap(), b.as_bytes());
+        let c = |s: u16, b: &str| {
+            Outcome::classify(Op::Get, StatusCode::from_u16(s).unwrap(), b.as_bytes())
+        };
         assert_eq!(c(200, ""), Outcome::Ok);
         assert_eq!(c(503, ""), Outcome::Throttled);
         assert_eq!(c(500, "<Code>ServerBusy</Code>"), Outcome::Throttled);
         assert_eq!(c(400, "<Code>SlowDown</Code>"), Outcome::Throttled);
-        assert_eq!(c(403, "<Code>SignatureDoesNotMatch</Code>"), Outcome::Denied);
+        assert_eq!(
+            c(403, "<Code>SignatureDoesNotMatch</Code>"),
+            Outcome::Denied
+        );
         assert_eq!(c(404, ""), Outcome::Other);
-        assert_eq!(Outcome::classify(Op::Delete, StatusCode::NOT_FOUND, b""), Outcome::Ok);
+        assert_eq!(
+            Outcome::classify(Op::Delete, StatusCode::NOT_FOUND, b""),
+            Outcome::Ok
+        );
     }
 
     #[test]
@@ -240,7 +246,13 @@ mod tests {
         let mut a = Recorder::new();
         let mut b = Recorder::new();
         for i in 1..=100u64 {
-            a.record(Op::Get, Outcome::Ok, Duration::from_millis(i), Some(Duration::from_millis(1)), 10);
+            a.record(
+                Op::Get,
+                Outcome::Ok,
+                Duration::from_millis(i),
+                Some(Duration::from_millis(1)),
+                10,
+            );
             b.record(Op::Get, Outcome::Ok, Duration::from_secs(i), None, 10);
         }
         b.record(Op::Put, Outcome::Denied, Duration::from_millis(3), None, 5);

@@ -189,7 +189,10 @@ pub struct ListPage {
 pub fn uri_encode(s: &str, keep_slash: bool, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || (keep_slash && b == b'/') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             out.push('%');
@@ -210,7 +213,9 @@ pub fn hex_into(bytes: &[u8], out: &mut [u8]) {
 
 /// Seconds since the Unix epoch (0 before it).
 pub fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (H. Hinnant's algorithm).
@@ -279,7 +284,13 @@ mod tests {
 
     #[test]
     fn dates_match_chrono() {
-        for secs in [0u64, 951_782_400, 1_700_000_000, 1_795_000_000, 4_102_444_799] {
+        for secs in [
+            0u64,
+            951_782_400,
+            1_700_000_000,
+            1_795_000_000,
+            4_102_444_799,
+        ] {
             let t = Utc.timestamp_opt(secs as i64, 0).unwrap();
             let amz = t.format("%Y%m%dT%H%M%SZ").to_string();
             assert_eq!(std::str::from_utf8(&amz_date(secs)).unwrap(), amz);
@@ -311,7 +322,10 @@ mod tests {
             p.sha256.to_str().unwrap(),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
-        assert_eq!(Payload::generate(1000, 7).bytes, Payload::generate(1000, 7).bytes);
+        assert_eq!(
+            Payload::generate(1000, 7).bytes,
+            Payload::generate(1000, 7).bytes
+        );
         assert_eq!(Payload::generate(1000, 7).bytes.len(), 1000);
     }
 }

@@ -101,7 +101,10 @@ pub fn parse_op_mix(s: &str) -> Result<Mix<Op>, String> {
         let (op, w) = part
             .split_once('=')
             .ok_or_else(|| format!("`{part}`: write OP=WEIGHT, e.g. get=70"))?;
-        let w: u32 = w.trim().parse().map_err(|_| format!("`{part}`: weight must be a whole number"))?;
+        let w: u32 = w
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{part}`: weight must be a whole number"))?;
         v.push((op.parse::<Op>()?, w));
     }
     Mix::new(v).map_err(|e| format!("operation mix `{s}`: {e}"))
@@ -112,7 +115,10 @@ pub fn parse_size_mix(s: &str) -> Result<Mix<u64>, String> {
     let mut v = Vec::new();
     for part in s.split(',').filter(|p| !p.trim().is_empty()) {
         let (size, w) = part.split_once(':').unwrap_or((part, "1"));
-        let w: u32 = w.trim().parse().map_err(|_| format!("`{part}`: weight must be a whole number"))?;
+        let w: u32 = w
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{part}`: weight must be a whole number"))?;
         v.push((parse_size(size)?, w));
     }
     Mix::new(v).map_err(|e| format!("size mix `{s}`: {e}"))
@@ -123,7 +129,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().map_err(|_| format!("size `{s}`: expected e.g. 4KiB or 8MiB"))?;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("size `{s}`: expected e.g. 4KiB or 8MiB"))?;
     let mult = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "kib" | "k" => 1 << 10,
@@ -132,7 +140,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "kb" => 1_000,
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
-        _ => return Err(format!("size `{s}`: unknown unit `{unit}` (use B, KiB, MiB, GiB)")),
+        _ => {
+            return Err(format!(
+                "size `{s}`: unknown unit `{unit}` (use B, KiB, MiB, GiB)"
+            ));
+        }
     };
     Ok(n * mult)
 }
@@ -242,13 +254,23 @@ impl Schedule {
         match self.mode {
             Mode::Closed => {
                 if now < self.measure_from {
-                    return Slot::Go { intended: None, measured: false };
+                    return Slot::Go {
+                        intended: None,
+                        measured: false,
+                    };
                 }
                 let over = match self.bound {
                     Bound::Duration(d) => now >= self.measure_from + d,
                     Bound::Requests(n) => self.next.fetch_add(1, Ordering::Relaxed) >= n,
                 };
-                if over { Slot::Stop } else { Slot::Go { intended: None, measured: true } }
+                if over {
+                    Slot::Stop
+                } else {
+                    Slot::Go {
+                        intended: None,
+                        measured: true,
+                    }
+                }
             }
             Mode::Open { .. } => {
                 let i = self.next.fetch_add(1, Ordering::Relaxed);
@@ -258,7 +280,14 @@ impl Schedule {
                     Bound::Duration(d) => at >= self.measure_from + d,
                     Bound::Requests(n) => i >= self.warmup_slots + n,
                 };
-                if over { Slot::Stop } else { Slot::Go { intended: Some(at), measured } }
+                if over {
+                    Slot::Stop
+                } else {
+                    Slot::Go {
+                        intended: Some(at),
+                        measured,
+                    }
+                }
             }
         }
     }
@@ -300,10 +329,34 @@ mod tests {
         );
         let slots: Vec<Slot> = (0..6).map(|_| s.next(t0)).collect();
         let at = |ms| Some(t0 + Duration::from_millis(ms));
-        assert_eq!(slots[0], Slot::Go { intended: at(0), measured: false });
-        assert_eq!(slots[1], Slot::Go { intended: at(10), measured: false });
-        assert_eq!(slots[2], Slot::Go { intended: at(20), measured: true });
-        assert_eq!(slots[4], Slot::Go { intended: at(40), measured: true });
+        assert_eq!(
+            slots[0],
+            Slot::Go {
+                intended: at(0),
+                measured: false
+            }
+        );
+        assert_eq!(
+            slots[1],
+            Slot::Go {
+                intended: at(10),
+                measured: false
+            }
+        );
+        assert_eq!(
+            slots[2],
+            Slot::Go {
+                intended: at(20),
+                measured: true
+            }
+        );
+        assert_eq!(
+            slots[4],
+            Slot::Go {
+                intended: at(40),
+                measured: true
+            }
+        );
         assert_eq!(slots[5], Slot::Stop);
     }
 
@@ -311,12 +364,33 @@ mod tests {
     fn closed_loop_counts_only_measured_requests() {
         let t0 = Instant::now();
         let s = Schedule::new(Mode::Closed, Bound::Requests(2), Duration::from_secs(1), t0);
-        assert_eq!(s.next(t0), Slot::Go { intended: None, measured: false });
+        assert_eq!(
+            s.next(t0),
+            Slot::Go {
+                intended: None,
+                measured: false
+            }
+        );
         let later = t0 + Duration::from_secs(2);
-        assert_eq!(s.next(later), Slot::Go { intended: None, measured: true });
-        assert_eq!(s.next(later), Slot::Go { intended: None, measured: true });
+        assert_eq!(
+            s.next(later),
+            Slot::Go {
+                intended: None,
+                measured: true
+            }
+        );
+        assert_eq!(
+            s.next(later),
+            Slot::Go {
+                intended: None,
+                measured: true
+            }
+        );
         assert_eq!(s.next(later), Slot::Stop);
-        assert_eq!("60s".parse::<Bound>().unwrap(), Bound::Duration(Duration::from_secs(60)));
+        assert_eq!(
+            "60s".parse::<Bound>().unwrap(),
+            Bound::Duration(Duration::from_secs(60))
+        );
         assert_eq!("500".parse::<Bound>().unwrap(), Bound::Requests(500));
     }
 }

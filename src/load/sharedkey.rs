@@ -307,7 +307,13 @@ mod tests {
         let p = r.object_path("a b/ü");
         let body = Payload::generate(10, 1);
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-        let req = r.build(&OpCall::Put { path: &p, body: &body }, t);
+        let req = r.build(
+            &OpCall::Put {
+                path: &p,
+                body: &body,
+            },
+            t,
+        );
         assert_eq!(
             r.string_to_sign(&req),
             "PUT\n\n\n10\n\n\nTue, 14 Nov 2023 22:13:20 GMT\n\n\n\n\n\n\

@@ -398,11 +398,20 @@ mod tests {
         let mut r = requests();
         let body = Payload::generate(4096, 1);
         let p = r.object_path("k");
-        let req = r.build(&OpCall::Put { path: &p, body: &body }, SystemTime::now());
+        let req = r.build(
+            &OpCall::Put {
+                path: &p,
+                body: &body,
+            },
+            SystemTime::now(),
+        );
         assert_eq!(req.headers()["x-amz-content-sha256"], body.sha256);
         assert_eq!(req.headers()["content-length"], "4096");
         let auth = req.headers()["authorization"].to_str().unwrap();
-        assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"), "{auth}");
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+            "{auth}"
+        );
     }
 
     #[test]

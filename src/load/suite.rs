@@ -64,7 +64,9 @@ impl CapacitySuite {
         s.plan().map_err(|e| format!("{origin}: {e}"))?;
         for class in std::iter::once(&s.verdict.required).chain(&s.verdict.required_azure) {
             if !s.verdict.profiles.iter().any(|p| &p.class == class) {
-                return Err(format!("{origin}: [verdict] requires class `{class}` but no profile has it"));
+                return Err(format!(
+                    "{origin}: [verdict] requires class `{class}` but no profile has it"
+                ));
             }
         }
         Ok(s)
@@ -131,8 +133,18 @@ mod tests {
     fn the_shipped_suite_models_label_studio_traffic() {
         let s = CapacitySuite::builtin();
         let plan = s.plan().unwrap();
-        let w = |op: Op| plan.mix.items().iter().find(|(o, _)| *o == op).map_or(0, |x| x.1);
-        assert!(w(Op::Get) > w(Op::Put) && w(Op::Put) > w(Op::List), "{:?}", plan.mix);
+        let w = |op: Op| {
+            plan.mix
+                .items()
+                .iter()
+                .find(|(o, _)| *o == op)
+                .map_or(0, |x| x.1)
+        };
+        assert!(
+            w(Op::Get) > w(Op::Put) && w(Op::Put) > w(Op::List),
+            "{:?}",
+            plan.mix
+        );
         assert_eq!(w(Op::Delete), 0, "Label Studio never deletes");
         assert_eq!(plan.concurrency, 16);
         for p in &s.verdict.profiles {
@@ -146,6 +158,10 @@ mod tests {
         let e = CapacitySuite::parse(&bad, "x.toml").unwrap_err();
         assert!(e.contains("mode") && e.starts_with("x.toml"), "{e}");
         let bad = BUILTIN.replace("required = \"hdd\"", "required = \"tape\"");
-        assert!(CapacitySuite::parse(&bad, "x.toml").unwrap_err().contains("tape"));
+        assert!(
+            CapacitySuite::parse(&bad, "x.toml")
+                .unwrap_err()
+                .contains("tape")
+        );
     }
 }

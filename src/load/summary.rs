@@ -120,7 +120,10 @@ impl LoadSummary {
             },
             duration_s: secs,
             ops,
-            queue_delay_ms: recorder.queue_delay.as_ref().map(LatencySummary::from_histogram),
+            queue_delay_ms: recorder
+                .queue_delay
+                .as_ref()
+                .map(LatencySummary::from_histogram),
             timeline: timeline.points,
             timeline_late: timeline.late,
             verdict,

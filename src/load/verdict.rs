@@ -98,7 +98,12 @@ pub struct VerdictConfig {
 impl VerdictConfig {
     /// Sets a limit of the `required` profile (adds the threshold if the profile has none for
     /// that metric): what `--threshold METRIC=VALUE` does.
-    pub fn override_limit(&mut self, class: &str, metric: Metric, limit: f64) -> Result<(), String> {
+    pub fn override_limit(
+        &mut self,
+        class: &str,
+        metric: Metric,
+        limit: f64,
+    ) -> Result<(), String> {
         let profile = self
             .profiles
             .iter_mut()
@@ -165,12 +170,21 @@ pub struct Verdict {
 }
 
 fn crossed(t: &Threshold, v: f64) -> bool {
-    if t.metric.is_ceiling() { v > t.limit } else { v < t.limit }
+    if t.metric.is_ceiling() {
+        v > t.limit
+    } else {
+        v < t.limit
+    }
 }
 
 /// Judges `figures`. `azure_sku` is the account SKU when known (`azure.account_kind`):
 /// a Standard (HDD) account cannot be SSD-class whatever the latency.
-pub fn judge(cfg: &VerdictConfig, required: &str, figures: &Figures, azure_sku: Option<&str>) -> Verdict {
+pub fn judge(
+    cfg: &VerdictConfig,
+    required: &str,
+    figures: &Figures,
+    azure_sku: Option<&str>,
+) -> Verdict {
     let mut reasons = Vec::new();
     let measured = cfg
         .profiles
@@ -182,15 +196,15 @@ pub fn judge(cfg: &VerdictConfig, required: &str, figures: &Figures, azure_sku: 
     for p in &cfg.profiles {
         let mut holds = true;
         for t in &p.thresholds {
-            if let Some(v) = figures.value(t.metric) {
-                if crossed(t, v) {
-                    holds = false;
-                    let cmp = if t.metric.is_ceiling() { ">" } else { "<" };
-                    reasons.push(format!(
-                        "{}: {} {v:.1} {cmp} {} ({})",
-                        p.class, t.metric, t.limit, t.source
-                    ));
-                }
+            if let Some(v) = figures.value(t.metric)
+                && crossed(t, v)
+            {
+                holds = false;
+                let cmp = if t.metric.is_ceiling() { ">" } else { "<" };
+                reasons.push(format!(
+                    "{}: {} {v:.1} {cmp} {} ({})",
+                    p.class, t.metric, t.limit, t.source
+                ));
             }
         }
         if holds && hdd_account && p.class == "ssd" {
@@ -243,7 +257,11 @@ mod tests {
 
     fn figures(p50: f64, p99: f64) -> Figures {
         Figures {
-            get_ttfb: Some(LatencySummary { p50, p99, ..Default::default() }),
+            get_ttfb: Some(LatencySummary {
+                p50,
+                p99,
+                ..Default::default()
+            }),
             head: None,
             throttled_pct: Some(0.0),
             get_mib_per_s: Some(100.0),
@@ -260,14 +278,22 @@ mod tests {
         let mid = judge(&cfg, "ssd", &figures(55.0, 80.0), None);
         assert_eq!((mid.slow, mid.class.as_str()), (true, "hdd"));
         assert_eq!(mid.reasons.len(), 1, "{mid:?}");
-        assert!(mid.reasons[0].starts_with("ssd: get_ttfb_p50_ms 55.0 > 30"), "{mid:?}");
+        assert!(
+            mid.reasons[0].starts_with("ssd: get_ttfb_p50_ms 55.0 > 30"),
+            "{mid:?}"
+        );
 
         let ok_for_s3 = judge(&cfg, "hdd", &figures(55.0, 80.0), None);
         assert!(!ok_for_s3.slow);
 
         let awful = judge(&cfg, "hdd", &figures(500.0, 3000.0), None);
         assert_eq!((awful.slow, awful.class.as_str()), (true, "unknown"));
-        assert!(awful.reasons.iter().any(|r| r.contains("hdd: get_ttfb_p99_ms 3000.0 > 1000")));
+        assert!(
+            awful
+                .reasons
+                .iter()
+                .any(|r| r.contains("hdd: get_ttfb_p99_ms 3000.0 > 1000"))
+        );
     }
 
     #[test]
@@ -283,9 +309,13 @@ mod tests {
     #[test]
     fn limits_can_be_overridden() {
         let mut cfg = CapacitySuite::builtin().verdict;
-        cfg.override_limit("ssd", Metric::GetTtfbP50Ms, 100.0).unwrap();
+        cfg.override_limit("ssd", Metric::GetTtfbP50Ms, 100.0)
+            .unwrap();
         assert!(!judge(&cfg, "ssd", &figures(55.0, 80.0), None).slow);
-        assert!(cfg.override_limit("nvme", Metric::GetTtfbP50Ms, 1.0).is_err());
+        assert!(
+            cfg.override_limit("nvme", Metric::GetTtfbP50Ms, 1.0)
+                .is_err()
+        );
         assert_eq!("head_p99_ms".parse::<Metric>().unwrap(), Metric::HeadP99Ms);
         assert!("p42".parse::<Metric>().is_err());
     }

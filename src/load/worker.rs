@@ -104,7 +104,8 @@ impl<R: OpRequest> Worker<R> {
             }
             let start = Instant::now();
             let op = run.mix.pick(&mut self.rng);
-            let mut read_path = || &run.read_set[self.rng.below(run.read_set.len() as u64) as usize];
+            let mut read_path =
+                || &run.read_set[self.rng.below(run.read_set.len() as u64) as usize];
             let (call, sent) = match op {
                 Op::Get => (OpCall::Get(read_path()), 0),
                 Op::Head => (OpCall::Head(read_path()), 0),
@@ -141,7 +142,8 @@ impl<R: OpRequest> Worker<R> {
             let (outcome, ttfb, bytes) = match &result {
                 Ok(x) => {
                     let outcome = Outcome::classify(op, x.status, &x.body);
-                    let ttfb = (op == Op::Get).then(|| x.first_byte.saturating_duration_since(begin));
+                    let ttfb =
+                        (op == Op::Get).then(|| x.first_byte.saturating_duration_since(begin));
                     (outcome, ttfb, if op == Op::Put { sent } else { x.bytes })
                 }
                 Err(ExchangeError::Timeout) => (Outcome::Timeout, None, 0),
@@ -151,9 +153,11 @@ impl<R: OpRequest> Worker<R> {
                 let latency = end.saturating_duration_since(begin);
                 self.recorder.record(op, outcome, latency, ttfb, bytes);
                 if let Some(i) = intended {
-                    self.recorder.record_queue_delay(start.saturating_duration_since(i));
+                    self.recorder
+                        .record_queue_delay(start.saturating_duration_since(i));
                 }
-                self.interval.record(sec_of(end), op, outcome == Outcome::Ok, latency);
+                self.interval
+                    .record(sec_of(end), op, outcome == Outcome::Ok, latency);
                 last_end = Some(end);
             }
             if let Err(ExchangeError::Connect(_)) = result {

@@ -51,7 +51,12 @@ struct Message {
 }
 
 /// Reads one request (`is_request`) or response; `None` at a clean end of stream.
-async fn read_message(s: &mut TcpStream, buf: &mut Vec<u8>, is_request: bool, head_req: bool) -> Option<Message> {
+async fn read_message(
+    s: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    is_request: bool,
+    head_req: bool,
+) -> Option<Message> {
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
@@ -65,16 +70,29 @@ async fn read_message(s: &mut TcpStream, buf: &mut Vec<u8>, is_request: bool, he
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
     let first = head.lines().next().unwrap_or_default().to_string();
-    let status = if is_request { 0 } else { first.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0) };
+    let status = if is_request {
+        0
+    } else {
+        first
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    };
     let method_head = is_request && first.starts_with("HEAD ");
     let len: usize = head
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
         })
         .unwrap_or(0);
-    let body_len = if !is_request && (head_req || status == 204 || status == 304) { 0 } else { len };
+    let body_len = if !is_request && (head_req || status == 204 || status == 304) {
+        0
+    } else {
+        len
+    };
     while buf.len() < head_end + body_len {
         let mut chunk = [0u8; 64 * 1024];
         let n = s.read(&mut chunk).await.ok()?;
@@ -84,7 +102,11 @@ async fn read_message(s: &mut TcpStream, buf: &mut Vec<u8>, is_request: bool, he
         buf.extend_from_slice(&chunk[..n]);
     }
     let raw: Vec<u8> = buf.drain(..head_end + body_len).collect();
-    Some(Message { raw, method_head, status })
+    Some(Message {
+        raw,
+        method_head,
+        status,
+    })
 }
 
 impl DelayProxy {
@@ -120,10 +142,10 @@ async fn hold(state: &State) {
     tokio::time::sleep(d).await;
     let until = {
         let mut p = state.paused_until.lock().unwrap();
-        if let (None, Some((after, len))) = (*p, spec.stall) {
-            if state.started.elapsed() >= after {
-                *p = Some(Instant::now() + len);
-            }
+        if let (None, Some((after, len))) = (*p, spec.stall)
+            && state.started.elapsed() >= after
+        {
+            *p = Some(Instant::now() + len);
         }
         *p
     };
@@ -134,14 +156,18 @@ async fn hold(state: &State) {
 
 async fn serve_client(mut client: TcpStream, upstream: SocketAddr, state: Arc<State>) {
     let _ = client.set_nodelay(true);
-    let Ok(mut up) = TcpStream::connect(upstream).await else { return };
+    let Ok(mut up) = TcpStream::connect(upstream).await else {
+        return;
+    };
     let _ = up.set_nodelay(true);
     let (mut cbuf, mut ubuf) = (Vec::new(), Vec::new());
     while let Some(req) = read_message(&mut client, &mut cbuf, true, false).await {
         if up.write_all(&req.raw).await.is_err() {
             return;
         }
-        let Some(resp) = read_message(&mut up, &mut ubuf, false, req.method_head).await else { return };
+        let Some(resp) = read_message(&mut up, &mut ubuf, false, req.method_head).await else {
+            return;
+        };
         hold(&state).await;
         if client.write_all(&resp.raw).await.is_err() {
             return;
@@ -162,17 +188,29 @@ pub async fn start_origin(body_len: usize) -> SocketAddr {
                 let _ = s.set_nodelay(true);
                 let mut buf = Vec::new();
                 while let Some(req) = read_message(&mut s, &mut buf, true, false).await {
-                    let line = String::from_utf8_lossy(&req.raw[..req.raw.iter().position(|&b| b == b'\r').unwrap_or(0)]).to_string();
+                    let line = String::from_utf8_lossy(
+                        &req.raw[..req.raw.iter().position(|&b| b == b'\r').unwrap_or(0)],
+                    )
+                    .to_string();
                     let mut out = Vec::new();
                     if line.starts_with("GET ") && line.contains('?') {
                         let xml = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult></ListBucketResult>";
-                        out.extend_from_slice(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", xml.len()).as_bytes());
+                        out.extend_from_slice(
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", xml.len())
+                                .as_bytes(),
+                        );
                         out.extend_from_slice(xml);
                     } else if line.starts_with("GET ") {
-                        out.extend_from_slice(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
+                        out.extend_from_slice(
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len())
+                                .as_bytes(),
+                        );
                         out.extend_from_slice(&body);
                     } else if line.starts_with("HEAD ") {
-                        out.extend_from_slice(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
+                        out.extend_from_slice(
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len())
+                                .as_bytes(),
+                        );
                     } else if line.starts_with("DELETE ") {
                         out.extend_from_slice(b"HTTP/1.1 204 No Content\r\n\r\n");
                     } else {

@@ -42,7 +42,11 @@ pub fn find_bin(env_var: &str, name: &str) -> Option<String> {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_for(port: u16, what: &str) {
@@ -66,6 +70,7 @@ impl Drop for Proc {
 
 /// Sends one request signed by object_store's `AwsAuthorizer` (service `service`) over the
 /// lean path's connection; returns status and body.
+#[allow(clippy::too_many_arguments)]
 pub async fn aws_raw(
     endpoint: &Arc<Endpoint>,
     url_base: &str,
@@ -82,8 +87,12 @@ pub async fn aws_raw(
     if let Some(ct) = content_type {
         theirs = theirs.header("content-type", ct);
     }
-    let mut theirs = theirs.body(HttpRequestBody::from(Bytes::from_static(body.as_bytes()))).unwrap();
-    AwsAuthorizer::new(cred, service, "us-east-1").try_authorize(&mut theirs, None).unwrap();
+    let mut theirs = theirs
+        .body(HttpRequestBody::from(Bytes::from_static(body.as_bytes())))
+        .unwrap();
+    AwsAuthorizer::new(cred, service, "us-east-1")
+        .try_authorize(&mut theirs, None)
+        .unwrap();
     let mut req = http::Request::builder().method(method).uri(path_and_query);
     for (k, v) in theirs.headers() {
         req = req.header(k, v);
@@ -94,12 +103,18 @@ pub async fn aws_raw(
         .unwrap();
     let mut conn = Connection::new(endpoint.clone());
     let x = conn.exchange(req, Keep::All, None).await.unwrap();
-    (x.status.as_u16(), String::from_utf8_lossy(&x.body).to_string())
+    (
+        x.status.as_u16(),
+        String::from_utf8_lossy(&x.body).to_string(),
+    )
 }
 
 fn xml_field(xml: &str, tag: &str) -> String {
     let open = format!("<{tag}>");
-    let start = xml.find(&open).unwrap_or_else(|| panic!("no <{tag}> in {xml}")) + open.len();
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
+        + open.len();
     let end = xml[start..].find(&format!("</{tag}>")).unwrap() + start;
     xml[start..end].to_string()
 }
@@ -135,11 +150,36 @@ impl Moto {
         wait_for(port, "moto");
         let url = format!("http://127.0.0.1:{port}");
         let endpoint = Arc::new(Endpoint::parse(&url).unwrap());
-        let admin = AwsCredential { key_id: "admin".into(), secret_key: "admin".into(), token: None };
+        let admin = AwsCredential {
+            key_id: "admin".into(),
+            secret_key: "admin".into(),
+            token: None,
+        };
         let form = Some("application/x-www-form-urlencoded");
-        let (s, b) = aws_raw(&endpoint, &url, "s3", &admin, http::Method::PUT, "/bkt", "", None).await;
+        let (s, b) = aws_raw(
+            &endpoint,
+            &url,
+            "s3",
+            &admin,
+            http::Method::PUT,
+            "/bkt",
+            "",
+            None,
+        )
+        .await;
         assert_eq!(s, 200, "create bucket: {b}");
-        let iam = |body: &'static str| aws_raw(&endpoint, &url, "iam", &admin, http::Method::POST, "/", body, form);
+        let iam = |body: &'static str| {
+            aws_raw(
+                &endpoint,
+                &url,
+                "iam",
+                &admin,
+                http::Method::POST,
+                "/",
+                body,
+                form,
+            )
+        };
         let (s, b) = iam("Action=CreateUser&UserName=loader&Version=2010-05-08").await;
         assert_eq!(s, 200, "CreateUser: {b}");
         let (s, b) = iam(
@@ -151,11 +191,26 @@ impl Moto {
         assert_eq!(s, 200, "PutUserPolicy: {b}");
         let (s, b) = iam("Action=CreateAccessKey&UserName=loader&Version=2010-05-08").await;
         assert_eq!(s, 200, "CreateAccessKey: {b}");
-        let (key_id, secret) = (xml_field(&b, "AccessKeyId"), xml_field(&b, "SecretAccessKey"));
+        let (key_id, secret) = (
+            xml_field(&b, "AccessKeyId"),
+            xml_field(&b, "SecretAccessKey"),
+        );
         let client = reqwest::Client::new();
-        let r = client.post(format!("{url}/moto-api/reset-auth")).body("0").send().await.unwrap();
+        let r = client
+            .post(format!("{url}/moto-api/reset-auth"))
+            .body("0")
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success(), "reset-auth: {}", r.status());
-        Some(Moto { _proc: proc, url, endpoint, bucket: "bkt".into(), key_id, secret })
+        Some(Moto {
+            _proc: proc,
+            url,
+            endpoint,
+            bucket: "bkt".into(),
+            key_id,
+            secret,
+        })
     }
 }
 
@@ -179,14 +234,22 @@ impl Azurite {
         let port = free_port();
         let child = Command::new(bin)
             .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
-            .args(["--inMemoryPersistence", "--silent", "--disableTelemetry", "--skipApiVersionCheck"])
+            .args([
+                "--inMemoryPersistence",
+                "--silent",
+                "--disableTelemetry",
+                "--skipApiVersionCheck",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("azurite-blob starts");
         let proc = Proc(child);
         wait_for(port, "azurite");
-        Some(Azurite { _proc: proc, url: format!("http://127.0.0.1:{port}/{AZURITE_ACCOUNT}") })
+        Some(Azurite {
+            _proc: proc,
+            url: format!("http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"),
+        })
     }
 }
 
