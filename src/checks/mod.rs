@@ -3,10 +3,12 @@
 pub mod command;
 pub mod context;
 pub mod folder;
+pub mod multipart;
 pub mod permissions;
 pub mod remedy;
 pub mod runner;
 pub mod suite;
+pub mod upload;
 
 use serde::{Deserialize, Serialize};
 

@@ -7,7 +7,7 @@ use futures::FutureExt;
 
 use super::context::{Context, State, skipped, timed};
 use super::suite::{Suite, SuiteCheck};
-use super::{CheckResult, Status, folder, permissions};
+use super::{CheckResult, Status, folder, multipart, permissions, upload};
 use crate::config::Target;
 use crate::exit::Exit;
 use crate::provider::Storage;
@@ -97,6 +97,9 @@ async fn dispatch(ctx: &Context, state: &mut State, check: &SuiteCheck) -> Check
         "permissions.delete" => permissions::delete(ctx, state, params).await,
         "folder.write_scope" => folder::write_scope(ctx, state).await,
         "folder.list_scope" => folder::list_scope(ctx, state, params).await,
+        "upload.checksum_roundtrip" => upload::checksum_roundtrip(ctx, state, params).await,
+        "upload.multipart" => multipart::multipart(ctx, state, params).await,
+        "upload.abort" => multipart::abort_check(ctx, state).await,
         other => CheckResult::new(
             other,
             Status::Skip,

@@ -150,7 +150,12 @@ pub fn resolve(args: &TargetArgs, env: &[(String, String)]) -> Result<Resolved, 
     }
     let origins = origins(&sources, &mut warnings)?;
     let settings = match provider.value {
-        Provider::S3 => ProviderSettings::S3(Box::new(s3(&sources, &annotations, &mut warnings)?)),
+        Provider::S3 => ProviderSettings::S3(Box::new(s3(
+            &sources,
+            &annotations,
+            endpoint.as_ref(),
+            &mut warnings,
+        )?)),
         Provider::Gcs => ProviderSettings::Gcs(gcs(&sources, &annotations, &mut warnings)?),
         Provider::Azure => ProviderSettings::Azure(azure(&sources, &mut warnings)?),
     };
@@ -293,9 +298,53 @@ fn keyless_note(annotations: &[(String, String, Source)], key: &str) -> String {
     }
 }
 
+/// `STORAGE_AWS_S3_VERIFY` as Label Studio reads it (core/settings/base.py): exactly `false`,
+/// `False` or `0` turn verification off; any other value goes to boto3 as `verify=<value>`,
+/// which botocore takes as the path of the only CA bundle to trust. So `true` is a path too,
+/// and every HTTPS request of Label Studio then fails (no such CA bundle).
+fn verify(
+    v: Sourced<String>,
+    plain_http: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Sourced<TlsVerify>, ConfigError> {
+    if matches!(v.value.as_str(), "false" | "False" | "0") {
+        warnings.push(format!(
+            "STORAGE_AWS_S3_VERIFY is false ({}): TLS certificates are not verified",
+            v.source
+        ));
+        return Ok(Sourced::new(TlsVerify::Skip, v.source));
+    }
+    let path = PathBuf::from(&v.value);
+    if path.is_file() {
+        return Ok(Sourced::new(TlsVerify::CaBundle(path), v.source));
+    }
+    let why = format!(
+        "STORAGE_AWS_S3_VERIFY = `{}` ({}) is not a CA bundle file here, and Label Studio hands \
+         every value other than false, False or 0 to boto3 as the path of the CA bundle to \
+         trust",
+        v.value, v.source
+    );
+    let fix = "remove the variable to verify against the default CA bundle, set it to false to \
+               skip verification, or give the path of a PEM bundle (as mounted in Label \
+               Studio's container, and readable where lsprobe runs)";
+    if plain_http {
+        warnings.push(format!(
+            "{why}; harmless over plain HTTP, but Label Studio's requests fail once the \
+             endpoint is HTTPS: {fix}"
+        ));
+        Ok(Sourced::new(TlsVerify::Verify, v.source))
+    } else {
+        Err(ConfigError(format!(
+            "{why}: Label Studio's HTTPS requests to the bucket would fail (\"Could not find a \
+             suitable TLS CA certificate bundle, invalid path\"); {fix}"
+        )))
+    }
+}
+
 fn s3(
     sources: &Sources,
     annotations: &[(String, String, Source)],
+    endpoint: Option<&Sourced<url::Url>>,
     warnings: &mut Vec<String>,
 ) -> Result<S3Settings, ConfigError> {
     let id = sources.pick("STORAGE_AWS_ACCESS_KEY_ID");
@@ -335,29 +384,10 @@ fn s3(
         Some(v) => Sourced::new(parse::boolean(&v, "STORAGE_AWS_S3_USE_SSL")?, v.source),
         None => parse::default(true),
     };
+    let plain_http = endpoint.is_some_and(|e| e.value.scheme() == "http");
     let verify = match sources.pick("STORAGE_AWS_S3_VERIFY") {
         None => parse::default(TlsVerify::Verify),
-        Some(v) => match parse::boolean(&v, "STORAGE_AWS_S3_VERIFY") {
-            Ok(true) => Sourced::new(TlsVerify::Verify, v.source),
-            Ok(false) => {
-                warnings.push(format!(
-                    "STORAGE_AWS_S3_VERIFY is false ({}): TLS certificates are not verified",
-                    v.source
-                ));
-                Sourced::new(TlsVerify::Skip, v.source)
-            }
-            Err(_) => {
-                let path = PathBuf::from(&v.value);
-                if !path.is_file() {
-                    return Err(ConfigError(format!(
-                        "STORAGE_AWS_S3_VERIFY = `{}` ({}) is neither true/false nor a readable \
-                         CA bundle file; give the path of a PEM bundle that exists here",
-                        v.value, v.source
-                    )));
-                }
-                Sourced::new(TlsVerify::CaBundle(path), v.source)
-            }
-        },
+        Some(v) => verify(v, plain_http, warnings)?,
     };
     let signature_version = sources.pick("STORAGE_AWS_S3_SIGNATURE_VERSION");
     if let Some(v) = &signature_version

@@ -7,6 +7,8 @@ pub mod gcs;
 pub mod keys;
 pub mod outcome;
 pub mod s3;
+pub mod s3_upload;
+pub mod sigv4;
 
 use std::time::Duration;
 
@@ -190,6 +192,49 @@ impl Storage {
         })
     }
 
+    /// Sends a signed request with a body of its own (streamed uploads), once; reads the
+    /// whole (small) answer.
+    pub async fn execute_with_body(
+        &self,
+        request: HttpRequest,
+        body: reqwest::Body,
+    ) -> Result<Answer, Unreachable> {
+        let (parts, _) = request.into_parts();
+        let response = self
+            .http
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| Unreachable(describe_reqwest_error(&e)))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| Unreachable(describe_reqwest_error(&e)))?;
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Sends a signed request once and hands back the response unread, so that a large body
+    /// can be consumed as a stream.
+    pub async fn fetch(&self, request: HttpRequest) -> Result<reqwest::Response, Unreachable> {
+        let (parts, body) = request.into_parts();
+        let body = body.as_bytes().cloned().unwrap_or_default();
+        self.http
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| Unreachable(describe_reqwest_error(&e)))
+    }
+
     /// Parses a successful listing answer.
     pub fn parse_listing(&self, answer: &Answer) -> Result<Listing, String> {
         match &self.cloud {
@@ -250,9 +295,16 @@ fn http_client(target: &Target) -> Result<reqwest::Client, crate::config::Config
                         path.display()
                     ))
                 })?;
-                for cert in certs {
-                    builder = builder.add_root_certificate(cert);
+                if certs.is_empty() {
+                    return Err(crate::config::ConfigError(format!(
+                        "STORAGE_AWS_S3_VERIFY ({}): {} holds no PEM certificate",
+                        s.verify.source,
+                        path.display()
+                    )));
                 }
+                // boto3 given a bundle trusts that bundle only (it replaces the default
+                // roots), so a server whose CA is missing from it fails in Label Studio.
+                builder = builder.tls_certs_only(certs);
             }
         }
     }

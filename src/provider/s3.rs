@@ -97,6 +97,22 @@ impl S3 {
         &self.region
     }
 
+    /// Headers every put carries, from `STORAGE_AWS_OBJECT_PARAMETERS`.
+    pub fn put_headers(&self) -> &[(&'static str, String)] {
+        &self.put_headers
+    }
+
+    /// The current credential (static keys, or from the AWS default chain).
+    pub async fn credential(
+        &self,
+    ) -> Result<std::sync::Arc<object_store::aws::AwsCredential>, Unreachable> {
+        self.store
+            .credentials()
+            .get_credential()
+            .await
+            .map_err(|e| Unreachable(format!("could not obtain AWS credentials: {e}")))
+    }
+
     /// Builds and signs the request for an operation.
     pub async fn request(&self, op: &Op) -> Result<HttpRequest, Unreachable> {
         let mut request = match op {
@@ -136,12 +152,7 @@ impl S3 {
 
     /// Signs any S3 request with SigV4 (object_store's authorizer), payload hash included.
     pub async fn sign(&self, request: &mut HttpRequest) -> Result<(), Unreachable> {
-        let credential = self
-            .store
-            .credentials()
-            .get_credential()
-            .await
-            .map_err(|e| Unreachable(format!("could not obtain AWS credentials: {e}")))?;
+        let credential = self.credential().await?;
         AwsAuthorizer::new(&credential, "s3", &self.region)
             .try_authorize(request, None)
             .map_err(|e| Unreachable(format!("could not sign the request: {e}")))

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod emulators;
+pub mod tls;
 
 #[allow(unused_imports)]
 pub use emulators::{
