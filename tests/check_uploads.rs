@@ -31,7 +31,11 @@ fn upload_suite() -> PathBuf {
 
 fn run_uploads(env: &Path) -> CheckRun {
     let suite = upload_suite();
-    check(env, &["--suite", suite.to_str().unwrap()])
+    let run = check(env, &["--suite", suite.to_str().unwrap()]);
+    if std::env::var_os("LSPROBE_TEST_DUMP").is_some() {
+        eprintln!("{}: {:#}", env.display(), run.report["checks"]);
+    }
+    run
 }
 
 /// The env.list of `kind` (as `user`) pointed at a TLS front of it, trusting the test CA.
@@ -74,7 +78,10 @@ fn assert_multipart_passed(run: &CheckRun, transfer: &str) {
     assert_eq!(figures["object_size"], MULTIPART_SIZE);
     assert_eq!(figures["part_size"], 8 * 1024 * 1024);
     assert_eq!(figures["parts"], 3);
-    assert!(figures["most_parts_in_flight"].as_u64().unwrap() >= 2, "{m}");
+    assert!(
+        figures["most_parts_in_flight"].as_u64().unwrap() >= 2,
+        "{m}"
+    );
     assert_eq!(figures["transfer"], transfer);
 }
 
@@ -92,7 +99,10 @@ fn s3rver_plain_http_uploads_pass() {
     let a = run.check("upload.abort");
     assert_eq!(a["status"], "warn", "{a}");
     assert!(
-        a["message"].as_str().unwrap().contains("AbortMultipartUpload"),
+        a["message"]
+            .as_str()
+            .unwrap()
+            .contains("AbortMultipartUpload"),
         "{a}"
     );
     assert_eq!(run.code, 0, "{}", run.report);
@@ -172,7 +182,12 @@ fn moto_guide_policy_passes_multipart_and_warns_about_abort() {
         a["message"].as_str().unwrap().contains("not an object"),
         "{a}"
     );
-    assert_eq!(run.code, 0, "warnings do not fail the run: {:?}", run.statuses());
+    assert_eq!(
+        run.code,
+        0,
+        "warnings do not fail the run: {:?}",
+        run.statuses()
+    );
     assert_no_leftovers(&run);
 }
 
@@ -230,6 +245,13 @@ fn tls_verify_is_read_as_label_studio_reads_it() {
     assert_eq!(c["evidence"]["outcome"], "unreachable", "{c}");
     assert!(
         c["message"].as_str().unwrap().contains("certificate"),
+        "{c}"
+    );
+    assert!(
+        c["remediation"]
+            .as_str()
+            .unwrap()
+            .contains("STORAGE_AWS_S3_VERIFY"),
         "{c}"
     );
     // `false` (Label Studio's spelling) skips verification: the run reaches the server.

@@ -97,7 +97,10 @@ async fn abort_after_failure(
             ));
             result
                 .with_evidence("abort", format!("refused: {}", f.describe()))
-                .with_evidence("incomplete_upload", json!({"key": key, "upload_id": upload_id}))
+                .with_evidence(
+                    "incomplete_upload",
+                    json!({"key": key, "upload_id": upload_id}),
+                )
         }
     }
 }
@@ -155,29 +158,27 @@ pub async fn multipart(ctx: &Context, state: &mut State, params: &CheckParams) -
     // Parts in parallel, each generated when it is sent.
     let in_flight = AtomicUsize::new(0);
     let most_in_flight = AtomicUsize::new(0);
-    let sent_parts: Vec<(u32, Result<Answer, Unreachable>)> =
-        futures::stream::iter(1..=parts)
-            .map(|number| {
-                let (in_flight, most, upload_id, key) =
-                    (&in_flight, &most_in_flight, &upload_id, &key);
-                async move {
-                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(now, Ordering::SeqCst);
-                    let offset = u64::from(number - 1) * MULTIPART_CHUNK;
-                    let len = MULTIPART_CHUNK.min(size - offset) as usize;
-                    let body = pattern(seed, offset, len);
-                    let url = s3.part_url(key, upload_id, number);
-                    let sent = match s3.upload(Method::PUT, &url, &[], body, transfer).await {
-                        Ok(p) => storage.execute_with_body(p.request, p.body).await,
-                        Err(e) => Err(e),
-                    };
-                    in_flight.fetch_sub(1, Ordering::SeqCst);
-                    (number, sent)
-                }
-            })
-            .buffer_unordered(PARTS_IN_FLIGHT)
-            .collect()
-            .await;
+    let sent_parts: Vec<(u32, Result<Answer, Unreachable>)> = futures::stream::iter(1..=parts)
+        .map(|number| {
+            let (in_flight, most, upload_id, key) = (&in_flight, &most_in_flight, &upload_id, &key);
+            async move {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                let offset = u64::from(number - 1) * MULTIPART_CHUNK;
+                let len = MULTIPART_CHUNK.min(size - offset) as usize;
+                let body = pattern(seed, offset, len);
+                let url = s3.part_url(key, upload_id, number);
+                let sent = match s3.upload(Method::PUT, &url, &[], body, transfer).await {
+                    Ok(p) => storage.execute_with_body(p.request, p.body).await,
+                    Err(e) => Err(e),
+                };
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                (number, sent)
+            }
+        })
+        .buffer_unordered(PARTS_IN_FLIGHT)
+        .collect()
+        .await;
     let most_in_flight = most_in_flight.load(Ordering::SeqCst);
     let mut completed = Vec::new();
     for (number, sent) in &sent_parts {
@@ -317,7 +318,10 @@ async fn read_back(
                 return Err(CheckResult::new(
                     id,
                     Status::Error,
-                    format!("{request}: the body broke off after {} bytes: {why}", seen.bytes),
+                    format!(
+                        "{request}: the body broke off after {} bytes: {why}",
+                        seen.bytes
+                    ),
                 ));
             }
         };
@@ -330,7 +334,11 @@ async fn read_back(
             end.drain(..end.len() - 64);
         }
         if seen.first_difference.is_none() && seen.bytes < size {
-            let want = pattern(seed, seen.bytes, chunk.len().min((size - seen.bytes) as usize));
+            let want = pattern(
+                seed,
+                seen.bytes,
+                chunk.len().min((size - seen.bytes) as usize),
+            );
             if let Some(at) = super::context::first_difference(&want, &chunk[..want.len()]) {
                 seen.first_difference = Some(seen.bytes + at as u64);
             }
@@ -340,6 +348,19 @@ async fn read_back(
     seen.crc32 = crc.finalize();
     seen.framing = looks_like_framing(&start, &end);
     Ok(seen)
+}
+
+/// Status and error code, without the body.
+fn short(failure: &Failure) -> String {
+    match failure {
+        Failure::Unexpected { status, code, .. } | Failure::NotFound { status, code } => {
+            format!(
+                "{status}{}",
+                code.as_ref().map(|c| format!(" {c}")).unwrap_or_default()
+            )
+        }
+        other => other.describe(),
+    }
 }
 
 fn header(answer: &Answer, name: &str) -> Option<String> {
@@ -416,11 +437,11 @@ pub async fn abort_check(ctx: &Context, state: &mut State) -> CheckResult {
                 id,
                 Status::Warn,
                 format!(
-                    "{request}: {}: the server does not seem to support AbortMultipartUpload; \
-                     failed large uploads would leave their parts behind. The upload lsprobe \
-                     started stays incomplete (no parts); it is not an object, so cleanup cannot \
-                     delete it",
-                    failure.describe()
+                    "{request}: answered {}: the server does not seem to support \
+                     AbortMultipartUpload; failed large uploads would leave their parts behind. \
+                     The upload lsprobe started stays incomplete (no parts); it is not an object, \
+                     so cleanup cannot delete it",
+                    short(&failure)
                 ),
             )
             .with_remediation(format!(
@@ -455,7 +476,7 @@ mod tests {
 
     #[test]
     fn sizes_are_over_the_threshold() {
-        assert!(MIN_MULTIPART_SIZE > MULTIPART_CHUNK);
+        const { assert!(MIN_MULTIPART_SIZE > MULTIPART_CHUNK) };
         assert_eq!(MIN_MULTIPART_SIZE.div_ceil(MULTIPART_CHUNK), 2);
         assert_eq!((17 * 1024 * 1024u64).div_ceil(MULTIPART_CHUNK), 3);
     }

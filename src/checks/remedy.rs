@@ -53,7 +53,20 @@ pub fn for_failure(target: &Target, action: Action, failure: &Failure) -> String
         Failure::Denied { .. } => permission(target, action),
         Failure::CredentialsRejected { .. } => credentials(target),
         Failure::BucketMissing { .. } => bucket_missing(target),
-        Failure::Unreachable(_) => unreachable(target),
+        Failure::Unreachable(why) => {
+            let mut fix = unreachable(target);
+            if let ProviderSettings::S3(s) = &target.settings
+                && why.contains("certificate")
+            {
+                fix.push_str(&format!(
+                    " The server's TLS certificate was not accepted: STORAGE_AWS_S3_VERIFY ({}) \
+                     must be the path of a PEM bundle holding the CA that signed it (Label \
+                     Studio trusts only that bundle then), or false to skip verification.",
+                    s.verify.source
+                ));
+            }
+            fix
+        }
         Failure::Throttled { .. } => {
             "The service asked to slow down; run again later, or spread load over more prefixes."
                 .to_string()

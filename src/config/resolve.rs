@@ -544,3 +544,39 @@ fn azure(sources: &Sources, warnings: &mut Vec<String>) -> Result<AzureSettings,
         credentials,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(v: &str) -> Sourced<String> {
+        Sourced::new(
+            v.to_string(),
+            Source::Environment {
+                var: "STORAGE_AWS_S3_VERIFY".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn s3_verify_is_read_as_label_studio_reads_it() {
+        let mut warnings = Vec::new();
+        for off in ["false", "False", "0"] {
+            let v = verify(value(off), false, &mut warnings).unwrap();
+            assert_eq!(v.value, TlsVerify::Skip, "{off}");
+        }
+        assert_eq!(warnings.len(), 3);
+        // Anything else is a CA bundle path to Label Studio, `true` included.
+        for path_to_ls in ["true", "True", "1", "FALSE", "no", "/no/such/bundle.pem"] {
+            let e = verify(value(path_to_ls), false, &mut warnings).unwrap_err();
+            assert!(e.0.contains("CA bundle"), "{e}");
+            // Harmless over plain HTTP: a warning, and lsprobe verifies as usual.
+            let v = verify(value(path_to_ls), true, &mut warnings).unwrap();
+            assert_eq!(v.value, TlsVerify::Verify);
+        }
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let path = file.path().to_string_lossy().into_owned();
+        let v = verify(value(&path), false, &mut warnings).unwrap();
+        assert_eq!(v.value, TlsVerify::CaBundle(file.path().to_path_buf()));
+    }
+}

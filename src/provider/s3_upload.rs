@@ -31,11 +31,11 @@ impl Transfer {
     pub fn describe(self) -> &'static str {
         match self {
             Transfer::ChecksumHeader => {
-                "plain HTTP: signed body with an x-amz-checksum-crc32 header (boto3's default)"
+                "plain HTTP: signed body with an x-amz-checksum-crc32 header"
             }
             Transfer::AwsChunkedTrailer => {
                 "HTTPS: aws-chunked body, x-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER, \
-                 trailing x-amz-checksum-crc32 (boto3's default)"
+                 trailing x-amz-checksum-crc32"
             }
         }
     }
@@ -237,8 +237,9 @@ pub struct CompletedPart {
 
 /// The CompleteMultipartUpload body, parts in order, as boto3 serializes it.
 pub fn complete_body(parts: &[CompletedPart]) -> String {
-    let mut xml =
-        String::from(r#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#);
+    let mut xml = String::from(
+        r#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#,
+    );
     for p in parts {
         xml.push_str("<Part><ETag>");
         xml.push_str(&xml_escape(&p.etag));
@@ -291,7 +292,10 @@ mod tests {
         assert!(framed.starts_with(b"39\r\nxxx"));
         let crc = crc32_base64(crc32fast::hash(&body));
         assert!(framed.ends_with(format!("0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n").as_bytes()));
-        assert!(looks_like_framing(&framed[..16], &framed[framed.len() - 40..]));
+        assert!(looks_like_framing(
+            &framed[..16],
+            &framed[framed.len() - 40..]
+        ));
         assert!(!looks_like_framing(&body[..16], &body[body.len() - 40..]));
         // Several chunks, the last one short.
         let big = Bytes::from(vec![1u8; 2 * 1024 + 5]);

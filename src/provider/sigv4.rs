@@ -47,7 +47,9 @@ pub fn sign_s3(
             .insert("x-amz-security-token", value(token)?);
     }
     let date_str = date.format("%Y%m%dT%H%M%SZ").to_string();
-    request.headers_mut().insert("x-amz-date", value(&date_str)?);
+    request
+        .headers_mut()
+        .insert("x-amz-date", value(&date_str)?);
     request
         .headers_mut()
         .insert("x-amz-content-sha256", value(payload_hash)?);
@@ -65,7 +67,7 @@ pub fn sign_s3(
         headers
             .entry(name.to_string())
             .or_default()
-            .push(v.trim().split_whitespace().collect::<Vec<_>>().join(" "));
+            .push(v.split_whitespace().collect::<Vec<_>>().join(" "));
     }
     let signed_headers = headers.keys().cloned().collect::<Vec<_>>().join(";");
     let mut canonical_headers = String::new();
