@@ -44,6 +44,12 @@ pub struct State {
     pub blocked: Option<(String, Failure)>,
     /// Keys under the folder before the run (for `folder.isolation`).
     pub before: Option<Result<super::folder::Snapshot, String>>,
+    /// The media object presigned URLs and actual CORS requests fetch (written once).
+    pub media: Option<Written>,
+    /// Preflight answers already seen, by (origin, method, requested headers).
+    pub preflights: super::cors::Preflights,
+    /// `Access-Control-Expose-Headers` of the actual GET with `Origin`, per origin.
+    pub exposed: Option<Vec<(String, Option<String>)>>,
 }
 
 impl Context {

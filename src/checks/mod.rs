@@ -1,10 +1,16 @@
 //! Checks: each one exercises one thing Label Studio needs from the bucket and returns a
 //! [`CheckResult`] with a verdict a person can act on.
+pub mod account;
 pub mod command;
 pub mod context;
+pub mod cors;
+pub mod cors_actual;
+pub mod cors_rule;
+pub mod encryption;
 pub mod folder;
 pub mod multipart;
 pub mod permissions;
+pub mod presign;
 pub mod remedy;
 pub mod runner;
 pub mod suite;

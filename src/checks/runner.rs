@@ -7,7 +7,10 @@ use futures::FutureExt;
 
 use super::context::{Context, State, skipped, timed};
 use super::suite::{Suite, SuiteCheck};
-use super::{CheckResult, Status, folder, multipart, permissions, upload};
+use super::{
+    CheckResult, Status, account, cors, cors_actual, encryption, folder, multipart, permissions,
+    presign, upload,
+};
 use crate::config::Target;
 use crate::exit::Exit;
 use crate::provider::Storage;
@@ -97,6 +100,17 @@ async fn dispatch(ctx: &Context, state: &mut State, check: &SuiteCheck) -> Check
         "permissions.delete" => permissions::delete(ctx, state, params).await,
         "folder.write_scope" => folder::write_scope(ctx, state).await,
         "folder.list_scope" => folder::list_scope(ctx, state, params).await,
+        "cors.preflight.GET" => cors::preflight_check(ctx, state, "GET", params).await,
+        "cors.preflight.PUT" => cors::preflight_check(ctx, state, "PUT", params).await,
+        "cors.preflight.POST" => cors::preflight_check(ctx, state, "POST", params).await,
+        "cors.preflight.DELETE" => cors::preflight_check(ctx, state, "DELETE", params).await,
+        "cors.preflight.HEAD" => cors::preflight_check(ctx, state, "HEAD", params).await,
+        "cors.actual_get" => cors_actual::actual_get(ctx, state).await,
+        "cors.expose_headers" => cors_actual::expose_headers(ctx, state).await,
+        "presign.get" => presign::get(ctx, state).await,
+        "presign.put" => presign::put(ctx, state).await,
+        "s3.encryption" => encryption::encryption(ctx, state).await,
+        "azure.account_kind" => account::account_kind(ctx, state).await,
         "upload.checksum_roundtrip" => upload::checksum_roundtrip(ctx, state, params).await,
         "upload.multipart" => multipart::multipart(ctx, state, params).await,
         "upload.abort" => multipart::abort_check(ctx, state).await,

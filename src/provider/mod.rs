@@ -4,8 +4,10 @@
 pub mod azure;
 pub mod azure_sas;
 pub mod gcs;
+pub mod gcs_sign;
 pub mod keys;
 pub mod outcome;
+pub mod presign;
 pub mod s3;
 pub mod s3_upload;
 pub mod sigv4;

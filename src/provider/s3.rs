@@ -17,7 +17,10 @@ const DEFAULT_REGION: &str = "us-east-1";
 pub struct S3 {
     /// `https://bucket.s3.region.amazonaws.com` or `endpoint/bucket` (path style).
     bucket_url: String,
+    bucket: String,
     region: String,
+    /// `STORAGE_AWS_S3_SIGNATURE_VERSION` as given (unset: SigV2 presigned URLs).
+    signature_version: Option<String>,
     store: AmazonS3,
     /// Headers every put carries, from `STORAGE_AWS_OBJECT_PARAMETERS`.
     put_headers: Vec<(&'static str, String)>,
@@ -76,7 +79,9 @@ impl S3 {
             .unwrap_or_default();
         Ok(S3 {
             bucket_url,
+            bucket: bucket.clone(),
             region,
+            signature_version: settings.signature_version.as_ref().map(|v| v.value.clone()),
             store,
             put_headers,
         })
@@ -90,6 +95,16 @@ impl S3 {
     /// The object_store client (credentials, presigning).
     pub fn store(&self) -> &AmazonS3 {
         &self.store
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// `STORAGE_AWS_S3_SIGNATURE_VERSION`, when set.
+    pub fn signature_version(&self) -> Option<&str> {
+        self.signature_version.as_deref()
     }
 
     /// The signing region.
