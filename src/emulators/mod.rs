@@ -356,3 +356,32 @@ impl Emulators {
         native::down(&mut self, kinds).await
     }
 }
+
+/// Replaces Azurite's Blob service CORS rules (account-wide) at `base` (`http://127.0.0.1:PORT`).
+/// `rules` is what goes inside `<Cors>`: `<CorsRule>` elements, or "" for none. Tests use it
+/// on an Azurite of their own, never on a shared one.
+pub async fn set_azurite_cors(base: &str, rules: &str) -> Result<(), EmulatorError> {
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<StorageServiceProperties><Cors>{rules}</Cors></StorageServiceProperties>"
+    );
+    let setup = |reason: String| EmulatorError::Setup {
+        kind: Kind::Azure,
+        reason,
+    };
+    let (status, body) = azure_key::send(
+        &ready::client(),
+        base,
+        "PUT",
+        &format!("/{AZURE_ACCOUNT}/"),
+        &[("comp", "properties"), ("restype", "service")],
+        Some(&xml),
+    )
+    .await
+    .map_err(|e| setup(format!("set Blob service CORS properties: {e}")))?;
+    if !status.is_success() {
+        return Err(setup(format!(
+            "set Blob service CORS properties: {status} {body}"
+        )));
+    }
+    Ok(())
+}

@@ -59,10 +59,6 @@ pub async fn signed_url(
     }
     let url = url::Url::parse(&gcs.object_url(key))
         .map_err(|e| PresignError::Failed(format!("object URL: {e}")))?;
-    let host = match url.port() {
-        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
-        None => url.host_str().unwrap_or_default().to_string(),
-    };
     let use_key = !file.private_key.trim().is_empty();
     let email = if !file.client_email.is_empty() {
         file.client_email.clone()
@@ -77,7 +73,56 @@ pub async fn signed_url(
             .email
             .clone()
     };
-    let now = chrono::Utc::now();
+    let (canonical_query, string_to_sign, headers) = string_to_sign(
+        &method,
+        &url,
+        &email,
+        content_type,
+        expires_secs,
+        chrono::Utc::now(),
+    );
+    let (signature, scheme) = if use_key {
+        (rsa_sign_hex(&file.private_key, &string_to_sign)?, Scheme::GcsV4Key)
+    } else {
+        let base = match (&file.lsprobe_iam_base_url, file.disable_oauth) {
+            (Some(base), _) => base.trim_end_matches('/').to_string(),
+            (None, true) => {
+                return Err(PresignError::Unsupported(
+                    "the credentials JSON is an emulator stub (disable_oauth) without a \
+                     private_key, so a signed URL would need Google's signBlob API; add a \
+                     private_key to test signed URLs"
+                        .into(),
+                ));
+            }
+            (None, false) => DEFAULT_IAM_BASE.to_string(),
+        };
+        let token = gcs.store().credentials().get_credential().await.map_err(|e| {
+            PresignError::Failed(format!("could not obtain a token for signBlob: {e}"))
+        })?;
+        let sig = sign_blob(http, &base, &email, &token.bearer, &string_to_sign).await?;
+        (sig, Scheme::GcsV4SignBlob)
+    };
+    Ok(Presigned {
+        url: format!("{url}?{canonical_query}&X-Goog-Signature={signature}"),
+        scheme,
+        headers: headers.into_iter().filter(|(k, _)| k != "host").collect(),
+    })
+}
+
+/// The canonical query (without the signature), the `GOOG4-RSA-SHA256` string to sign, and the
+/// headers a request must send (`host` first; `content-type` too when given), for `url` at `now`.
+pub fn string_to_sign(
+    method: &Method,
+    url: &url::Url,
+    email: &str,
+    content_type: Option<&str>,
+    expires_secs: u64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (String, String, Vec<(String, String)>) {
+    let host = match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    };
     let date = now.format("%Y%m%dT%H%M%SZ").to_string();
     let scope = format!("{}/auto/storage/goog4_request", now.format("%Y%m%d"));
     let mut headers: Vec<(String, String)> = vec![("host".into(), host)];
@@ -116,32 +161,7 @@ pub async fn signed_url(
         "GOOG4-RSA-SHA256\n{date}\n{scope}\n{}",
         hex(digest.as_ref())
     );
-    let (signature, scheme) = if use_key {
-        (rsa_sign(&file.private_key, &string_to_sign)?, Scheme::GcsV4Key)
-    } else {
-        let base = match (&file.lsprobe_iam_base_url, file.disable_oauth) {
-            (Some(base), _) => base.trim_end_matches('/').to_string(),
-            (None, true) => {
-                return Err(PresignError::Unsupported(
-                    "the credentials JSON is an emulator stub (disable_oauth) without a \
-                     private_key, so a signed URL would need Google's signBlob API; add a \
-                     private_key to test signed URLs"
-                        .into(),
-                ));
-            }
-            (None, false) => DEFAULT_IAM_BASE.to_string(),
-        };
-        let token = gcs.store().credentials().get_credential().await.map_err(|e| {
-            PresignError::Failed(format!("could not obtain a token for signBlob: {e}"))
-        })?;
-        let sig = sign_blob(http, &base, &email, &token.bearer, &string_to_sign).await?;
-        (sig, Scheme::GcsV4SignBlob)
-    };
-    Ok(Presigned {
-        url: format!("{url}?{canonical_query}&X-Goog-Signature={signature}"),
-        scheme,
-        headers: headers.into_iter().filter(|(k, _)| k != "host").collect(),
-    })
+    (canonical_query, string_to_sign, headers)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -149,7 +169,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// RSA-SHA256 (PKCS#1 v1.5) with a PEM PKCS#8 key, hex-encoded.
-fn rsa_sign(pem: &str, message: &str) -> Result<String, PresignError> {
+pub fn rsa_sign_hex(pem: &str, message: &str) -> Result<String, PresignError> {
     let body: String = pem
         .lines()
         .filter(|l| !l.starts_with("-----"))
