@@ -114,8 +114,35 @@ pub struct Rejection {
     pub remediation: String,
 }
 
-/// Judges a non-2xx answer to a presigned URL of `scheme`.
-pub fn rejection(target: &Target, scheme: Scheme, answer: &Answer) -> Rejection {
+/// Whether the URL's own expiry (`se=`, `Expires=`, `X-Amz-Date`/`X-Goog-Date` plus
+/// `...-Expires`) has passed: servers do not always say why they refused (Azurite does not).
+pub fn expired_by_url(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    let q: std::collections::HashMap<String, String> = parsed
+        .query_pairs()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
+        .collect();
+    let now = chrono::Utc::now();
+    if let Some(se) = q.get("se") {
+        return chrono::DateTime::parse_from_rfc3339(se).is_ok_and(|t| t < now);
+    }
+    if let Some(e) = q.get("expires").and_then(|e| e.parse::<i64>().ok()) {
+        return e < now.timestamp();
+    }
+    for (date, expires) in [("x-amz-date", "x-amz-expires"), ("x-goog-date", "x-goog-expires")] {
+        if let (Some(d), Some(e)) = (q.get(date), q.get(expires).and_then(|e| e.parse::<i64>().ok())) {
+            return chrono::NaiveDateTime::parse_from_str(d, "%Y%m%dT%H%M%SZ")
+                .is_ok_and(|t| t.and_utc() + chrono::Duration::seconds(e) < now);
+        }
+    }
+    false
+}
+
+/// Judges a non-2xx answer to the presigned URL `presigned`.
+pub fn rejection(target: &Target, presigned: &Presigned, answer: &Answer) -> Rejection {
+    let scheme = presigned.scheme;
     let code = error_code(target.provider(), answer);
     let detail = error_message(&answer.body);
     let lower = format!("{} {}", code.as_deref().unwrap_or(""), detail).to_ascii_lowercase();
@@ -130,7 +157,8 @@ pub fn rejection(target: &Target, scheme: Scheme, answer: &Answer) -> Rejection 
         Provider::Gcs => "STORAGE_GCS_EXPIRATION_SECS",
         Provider::Azure => "STORAGE_AZURE_URL_EXPIRATION_SECS",
     };
-    let expired = lower.contains("expired")
+    let expired = expired_by_url(&presigned.url)
+        || lower.contains("expired")
         || lower.contains("signed expiry")
         || lower.contains("time frame")
         || lower.contains("expiry time");
@@ -255,7 +283,7 @@ pub async fn presign_for(
 }
 
 fn judged(ctx: &Context, id: &str, p: &Presigned, how: &str, answer: &Answer) -> CheckResult {
-    let r = rejection(&ctx.target, p.scheme, answer);
+    let r = rejection(&ctx.target, p, answer);
     CheckResult::new(id, Status::Fail, format!("{how}: {}", r.message))
         .with_remediation(r.remediation)
         .with_evidence("outcome", r.kind)
