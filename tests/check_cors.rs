@@ -12,7 +12,10 @@ const METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];
 const ORIGIN: &str = "http://localhost:8080";
 
 fn preflight_ids() -> Vec<String> {
-    METHODS.iter().map(|m| format!("cors.preflight.{m}")).collect()
+    METHODS
+        .iter()
+        .map(|m| format!("cors.preflight.{m}"))
+        .collect()
 }
 
 /// Creates an s3rver bucket with `cors` (a `<CORSRule>` list) or no CORS configuration.
@@ -43,7 +46,10 @@ mod blocking {
             .enable_all()
             .build()
             .unwrap();
-        Blocking(reqwest::Client::builder().no_proxy().build().unwrap(), runtime)
+        Blocking(
+            reqwest::Client::builder().no_proxy().build().unwrap(),
+            runtime,
+        )
     }
 
     impl Blocking {
@@ -83,7 +89,10 @@ fn assert_not_failed(run: &CheckRun, ids: &[String], label: &str) {
         if c["status"] == "warn" {
             // s3rver never sends Access-Control-Max-Age on a preflight: the only warning allowed.
             assert!(
-                c["message"].as_str().unwrap().contains("Access-Control-Max-Age"),
+                c["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Access-Control-Max-Age"),
                 "{label} {id}: {c}"
             );
         }
@@ -102,7 +111,10 @@ fn s3rver_guide_rule_passes_every_preflight() {
     assert_eq!(run.code, 0, "{}\n{}", run.report, run.stderr);
     assert_not_failed(&run, &preflight_ids(), "guide rule");
     let put = run.check("cors.preflight.PUT");
-    assert_eq!(put["evidence"]["request_headers"][0], "content-type", "{put}");
+    assert_eq!(
+        put["evidence"]["request_headers"][0], "content-type",
+        "{put}"
+    );
     for id in ["cors.actual_get", "cors.expose_headers"] {
         assert_eq!(run.check(id)["status"], "pass", "{}", run.check(id));
     }
@@ -159,8 +171,14 @@ fn s3rver_without_cors_configuration_fails_every_preflight() {
             "{c}"
         );
         let fix = c["remediation"].as_str().unwrap();
-        assert!(fix.starts_with("There is no CORS configuration: add one."), "{fix}");
-        assert!(fix.contains("aws s3api put-bucket-cors --bucket lsprobe-no-cors"), "{fix}");
+        assert!(
+            fix.starts_with("There is no CORS configuration: add one."),
+            "{fix}"
+        );
+        assert!(
+            fix.contains("aws s3api put-bucket-cors --bucket lsprobe-no-cors"),
+            "{fix}"
+        );
         assert_eq!(c["evidence"]["origins"][ORIGIN]["status"], 403, "{c}");
     }
     // Without CORS the presigned URLs still work: nginx does not need it.
@@ -173,7 +191,11 @@ fn s3rver_rule_for_another_origin_fails_naming_the_origin() {
         return;
     };
     let bucket = "lsprobe-cors-other-origin";
-    s3rver_bucket(&env, bucket, Some(&rule("https://other.example.com", &METHODS)));
+    s3rver_bucket(
+        &env,
+        bucket,
+        Some(&rule("https://other.example.com", &METHODS)),
+    );
     let run = check(&env, &["--suite", "full", "--bucket", bucket]);
     assert_eq!(run.code, 1);
     for id in preflight_ids() {
@@ -187,10 +209,9 @@ fn s3rver_rule_for_another_origin_fails_naming_the_origin() {
             "{c}"
         );
         assert!(
-            c["remediation"]
-                .as_str()
-                .unwrap()
-                .contains(&format!(r#""AllowedOrigins": ["*"],    <-- add {ORIGIN} (or "*")"#)),
+            c["remediation"].as_str().unwrap().contains(&format!(
+                r#""AllowedOrigins": ["*"],    <-- add {ORIGIN} (or "*")"#
+            )),
             "{c}"
         );
     }
@@ -212,16 +233,22 @@ fn s3rver_rule_for_another_origin_fails_naming_the_origin() {
 /// An Azurite of this test only: its CORS rules are account-wide.
 fn own_azurite() -> Option<(Emulators, PathBuf)> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let emu = match support::emulators::start_tied(&[Kind::Azure], support::test_state_dir("cors-azure")) {
-        Ok(e) => e,
-        Err(reason) => {
-            support::skip_or_fail(&reason);
-            return None;
-        }
-    };
+    let emu =
+        match support::emulators::start_tied(&[Kind::Azure], support::test_state_dir("cors-azure"))
+        {
+            Ok(e) => e,
+            Err(reason) => {
+                support::skip_or_fail(&reason);
+                return None;
+            }
+        };
     let pairs = emu.env_list(Kind::Azure, S3User::Full).unwrap();
     let path = emu.layout().state_dir.join("azure-cors.list");
-    std::fs::write(&path, lsprobe::emulators::render_env_list(Kind::Azure, &pairs)).unwrap();
+    std::fs::write(
+        &path,
+        lsprobe::emulators::render_env_list(Kind::Azure, &pairs),
+    )
+    .unwrap();
     Some((emu, path))
 }
 
@@ -258,7 +285,10 @@ fn azurite_guide_rule_missing_header_and_no_rules() {
     for id in preflight_ids() {
         let c = run.check(&id);
         assert_eq!(c["status"], "pass", "{c}");
-        assert_eq!(c["evidence"]["origins"][ORIGIN]["access_control_max_age"], "3600");
+        assert_eq!(
+            c["evidence"]["origins"][ORIGIN]["access_control_max_age"],
+            "3600"
+        );
         // Azurite echoes the origin, as Azure does.
         assert_eq!(
             c["evidence"]["origins"][ORIGIN]["access_control_allow_origin"],

@@ -27,7 +27,13 @@ fn target(env: &Path) -> Target {
 /// No signature, token or key id in clear anywhere in the report.
 fn assert_no_signature(run: &CheckRun) {
     let text = run.report.to_string();
-    for name in ["Signature=", "sig=", "X-Goog-Signature=", "X-Amz-Signature=", "AWSAccessKeyId="] {
+    for name in [
+        "Signature=",
+        "sig=",
+        "X-Goog-Signature=",
+        "X-Amz-Signature=",
+        "AWSAccessKeyId=",
+    ] {
         for (at, _) in text.match_indices(name) {
             assert!(
                 text[at + name.len()..].starts_with("***"),
@@ -43,24 +49,37 @@ fn assert_round_trip(run: &CheckRun, scheme: &str, label: &str) {
         let c = run.check(id);
         assert_eq!(c["status"], "pass", "{label} {id}: {c}");
         assert_eq!(c["evidence"]["scheme"], scheme, "{label} {id}");
-        assert!(c["evidence"]["url"].as_str().unwrap().contains("=***"), "{c}");
+        assert!(
+            c["evidence"]["url"].as_str().unwrap().contains("=***"),
+            "{c}"
+        );
     }
     let get = run.check("presign.get");
     assert!(
-        get["evidence"]["key"].as_str().unwrap().ends_with("presign/a b/ü ñ/clip 1.bin"),
+        get["evidence"]["key"]
+            .as_str()
+            .unwrap()
+            .ends_with("presign/a b/ü ñ/clip 1.bin"),
         "{get}"
     );
     assert_eq!(get["evidence"]["nginx_status"], 206, "{get}");
     assert_no_signature(run);
     assert!(
-        run.report["cleanup"]["leftover"].as_array().unwrap().is_empty(),
+        run.report["cleanup"]["leftover"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
         "{label}: {}",
         run.report["cleanup"]
     );
 }
 
 /// The fake-gcs-server credentials with a private key generated now (openssl).
-fn gcs_env_with_key(env: &Path, extra: &[(&str, serde_json::Value)], name: &str) -> Option<PathBuf> {
+fn gcs_env_with_key(
+    env: &Path,
+    extra: &[(&str, serde_json::Value)],
+    name: &str,
+) -> Option<PathBuf> {
     let text = std::fs::read_to_string(env).unwrap();
     let creds = text
         .lines()
@@ -75,14 +94,23 @@ fn gcs_env_with_key(env: &Path, extra: &[(&str, serde_json::Value)], name: &str)
     std::fs::write(&path, json.to_string()).unwrap();
     Some(edited_env_file(
         env,
-        &[("GOOGLE_APPLICATION_CREDENTIALS", Some(path.to_str().unwrap()))],
+        &[(
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            Some(path.to_str().unwrap()),
+        )],
         &format!("{name}.list"),
     ))
 }
 
 fn rsa_key_pem() -> Option<String> {
     let out = std::process::Command::new("openssl")
-        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ])
         .output();
     match out {
         Ok(o) if o.status.success() => Some(String::from_utf8(o.stdout).unwrap()),
@@ -110,7 +138,12 @@ fn presigned_round_trips_on_s3rver_azurite_and_fake_gcs() {
     let azure = support::env_file(Kind::Azure, S3User::Full).unwrap();
     let run = check(&azure, &["--suite", "full"]);
     assert_round_trip(&run, "azure-blob-sas", "azurite");
-    assert!(run.check("presign.get")["evidence"]["url"].as_str().unwrap().contains("sp=r&"));
+    assert!(
+        run.check("presign.get")["evidence"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("sp=r&")
+    );
 
     let gcs = support::env_file(Kind::Gcs, S3User::Full).unwrap();
     // The emulator's stub credentials have no key: nothing is signed, nothing goes to Google.
@@ -158,7 +191,10 @@ fn gcs_signblob_refusal_is_reported_with_the_iam_fix() {
     );
     let env = gcs_env_with_key(
         &gcs,
-        &[("lsprobe_iam_base_url", format!("http://127.0.0.1:{port}").into())],
+        &[(
+            "lsprobe_iam_base_url",
+            format!("http://127.0.0.1:{port}").into(),
+        )],
         "gcs-signblob",
     )
     .unwrap();
@@ -171,8 +207,13 @@ fn gcs_signblob_refusal_is_reported_with_the_iam_fix() {
     assert_eq!(c["evidence"]["code"], "IAM_PERMISSION_DENIED");
     let fix = c["remediation"].as_str().unwrap();
     assert!(fix.contains("iam.serviceAccounts.signBlob"), "{fix}");
-    assert!(fix.contains("roles/iam.serviceAccountTokenCreator"), "{fix}");
-    let request = seen.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+    assert!(
+        fix.contains("roles/iam.serviceAccountTokenCreator"),
+        "{fix}"
+    );
+    let request = seen
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
     assert!(
         request.starts_with(
             "POST /v1/projects/-/serviceAccounts/lsprobe%40lsprobe-local.iam.gserviceaccount.com:signBlob "
@@ -193,7 +234,9 @@ async fn gcs_v4_signature_matches_object_stores_signer() {
     };
     let store = GoogleCloudStorageBuilder::new()
         .with_bucket_name("lsprobe-bucket")
-        .with_service_account_key(r#"{"private_key":"","private_key_id":"","client_email":"x","disable_oauth":true}"#)
+        .with_service_account_key(
+            r#"{"private_key":"","private_key_id":"","client_email":"x","disable_oauth":true}"#,
+        )
         .with_signing_credentials(std::sync::Arc::new(
             object_store::StaticCredentialProvider::new(credential),
         ))
@@ -210,10 +253,12 @@ async fn gcs_v4_signature_matches_object_stores_signer() {
             .map(|(_, v)| v.into_owned())
             .unwrap()
     };
-    let date = chrono::NaiveDateTime::parse_from_str(&param(&theirs, "X-Goog-Date"), "%Y%m%dT%H%M%SZ")
-        .unwrap()
-        .and_utc();
-    let url = url::Url::parse("https://storage.googleapis.com/lsprobe-bucket/media/clip-1.bin").unwrap();
+    let date =
+        chrono::NaiveDateTime::parse_from_str(&param(&theirs, "X-Goog-Date"), "%Y%m%dT%H%M%SZ")
+            .unwrap()
+            .and_utc();
+    let url =
+        url::Url::parse("https://storage.googleapis.com/lsprobe-bucket/media/clip-1.bin").unwrap();
     let (query, sts, _) = lsprobe::provider::gcs_sign::string_to_sign(
         &Method::GET,
         &url,
@@ -242,16 +287,27 @@ fn start_s3s_fs(dir: &Path) -> Option<S3sFs> {
         .filter(|p| p.exists())
         .unwrap_or_else(|| PathBuf::from("s3s-fs"));
     std::fs::create_dir_all(dir.join(BUCKET)).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = std::process::Command::new(&program)
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--access-key", "lsprobe-key", "--secret-key", "lsprobe-secret"])
+        .args([
+            "--access-key",
+            "lsprobe-key",
+            "--secret-key",
+            "lsprobe-secret",
+        ])
         .arg(dir)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn();
     let Ok(child) = child else {
-        support::skip_or_fail("s3s-fs is not installed (cargo install s3s-fs@0.14.1 --features binary)");
+        support::skip_or_fail(
+            "s3s-fs is not installed (cargo install s3s-fs@0.14.1 --features binary)",
+        );
         return None;
     };
     let server = S3sFs(child, port);
@@ -275,7 +331,9 @@ fn tamper(p: &Presigned, param: &str) -> Presigned {
 #[tokio::test]
 async fn s3s_fs_checks_signatures_and_sigv2_rejection_names_s3v4() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(server) = start_s3s_fs(dir.path()) else { return };
+    let Some(server) = start_s3s_fs(dir.path()) else {
+        return;
+    };
     let env = dir.path().join("s3s.list");
     let base = format!(
         "STORAGE_TYPE=s3\nSTORAGE_AWS_ACCESS_KEY_ID=lsprobe-key\nSTORAGE_AWS_SECRET_ACCESS_KEY=lsprobe-secret\n\
@@ -283,7 +341,11 @@ async fn s3s_fs_checks_signatures_and_sigv2_rejection_names_s3v4() {
          STORAGE_AWS_ENDPOINT_URL=http://127.0.0.1:{}\nSTORAGE_AWS_FOLDER=media\n",
         server.1
     );
-    std::fs::write(&env, format!("{base}STORAGE_AWS_S3_SIGNATURE_VERSION=s3v4\n")).unwrap();
+    std::fs::write(
+        &env,
+        format!("{base}STORAGE_AWS_S3_SIGNATURE_VERSION=s3v4\n"),
+    )
+    .unwrap();
     let run = tokio::task::spawn_blocking({
         let env = env.clone();
         move || check(&env, &["--suite", "full"])
@@ -299,30 +361,54 @@ async fn s3s_fs_checks_signatures_and_sigv2_rejection_names_s3v4() {
         ("s3", "Signature", Scheme::S3SigV2),
     ] {
         let env_v = dir.path().join(format!("s3s-{version}.list"));
-        std::fs::write(&env_v, format!("{base}STORAGE_AWS_S3_SIGNATURE_VERSION={version}\n")).unwrap();
+        std::fs::write(
+            &env_v,
+            format!("{base}STORAGE_AWS_S3_SIGNATURE_VERSION={version}\n"),
+        )
+        .unwrap();
         let target = target(&env_v);
         let storage = Storage::new(&target).unwrap();
         let key = format!("media/lsprobe-test/{version}/a b/ü.bin");
         let put = storage
-            .send(&Op::Put { key: key.clone(), body: Bytes::from_static(b"signed bytes"), content_type: "text/plain".into() })
+            .send(&Op::Put {
+                key: key.clone(),
+                body: Bytes::from_static(b"signed bytes"),
+                content_type: "text/plain".into(),
+            })
             .await
             .unwrap();
         assert!(put.status.is_success(), "{put:?}");
-        let p = storage.presign(&target, Method::GET, &key, None, 600).await.unwrap();
-        assert_eq!(p.scheme, scheme);
-        let good = fetch(storage.http(), &p, Method::GET, Bytes::new(), None, None).await.unwrap();
-        assert_eq!(good.status, 200, "{version}: {good:?}");
-        assert_eq!(&good.body[..], b"signed bytes");
-        let bad = fetch(storage.http(), &tamper(&p, param), Method::GET, Bytes::new(), None, None)
+        let p = storage
+            .presign(&target, Method::GET, &key, None, 600)
             .await
             .unwrap();
+        assert_eq!(p.scheme, scheme);
+        let good = fetch(storage.http(), &p, Method::GET, Bytes::new(), None, None)
+            .await
+            .unwrap();
+        assert_eq!(good.status, 200, "{version}: {good:?}");
+        assert_eq!(&good.body[..], b"signed bytes");
+        let bad = fetch(
+            storage.http(),
+            &tamper(&p, param),
+            Method::GET,
+            Bytes::new(),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(bad.status, 403, "{version}: {bad:?}");
         let judged = rejection(&target, &p, &bad);
         match scheme {
             Scheme::S3SigV4 => assert_eq!(judged.kind, "signature_mismatch", "{judged:?}"),
             _ => {
                 assert_eq!(judged.kind, "sigv2_refused", "{judged:?}");
-                assert!(judged.remediation.contains("STORAGE_AWS_S3_SIGNATURE_VERSION=s3v4"));
+                assert!(
+                    judged
+                        .remediation
+                        .contains("STORAGE_AWS_S3_SIGNATURE_VERSION=s3v4")
+                );
             }
         }
         let _ = storage.send(&Op::Delete { key }).await;
@@ -338,7 +424,11 @@ async fn azurite_expired_and_wrong_key_sas_are_rejected_and_reported() {
     let storage = Storage::new(&target).unwrap();
     let key = format!("media/lsprobe-test/{}/sas ü.bin", uuid::Uuid::new_v4());
     let put = storage
-        .send(&Op::Put { key: key.clone(), body: Bytes::from_static(b"sas bytes"), content_type: "text/plain".into() })
+        .send(&Op::Put {
+            key: key.clone(),
+            body: Bytes::from_static(b"sas bytes"),
+            content_type: "text/plain".into(),
+        })
         .await
         .unwrap();
     assert!(put.status.is_success());
@@ -346,17 +436,37 @@ async fn azurite_expired_and_wrong_key_sas_are_rejected_and_reported() {
     let wrong_key = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXk=";
     let cases = [
         ("valid", AZURE_KEY, now + chrono::Duration::hours(1), None),
-        ("expired", AZURE_KEY, now - chrono::Duration::hours(1), Some("expired")),
-        ("wrong key", wrong_key, now + chrono::Duration::hours(1), Some("signature_mismatch")),
+        (
+            "expired",
+            AZURE_KEY,
+            now - chrono::Duration::hours(1),
+            Some("expired"),
+        ),
+        (
+            "wrong key",
+            wrong_key,
+            now + chrono::Duration::hours(1),
+            Some("signature_mismatch"),
+        ),
     ];
     for (label, account_key, expiry, expected) in cases {
-        let sas = service_sas(AZURE_ACCOUNT, account_key, BUCKET, SasResource::Blob(&key), "r", expiry).unwrap();
+        let sas = service_sas(
+            AZURE_ACCOUNT,
+            account_key,
+            BUCKET,
+            SasResource::Blob(&key),
+            "r",
+            expiry,
+        )
+        .unwrap();
         let p = Presigned {
             url: format!("{}?{sas}", storage.object_url(&key)),
             scheme: Scheme::AzureBlobSas,
             headers: vec![],
         };
-        let answer = fetch(storage.http(), &p, Method::GET, Bytes::new(), None, None).await.unwrap();
+        let answer = fetch(storage.http(), &p, Method::GET, Bytes::new(), None, None)
+            .await
+            .unwrap();
         match expected {
             None => assert_eq!(&answer.body[..], b"sas bytes", "{label}"),
             Some(kind) => {
@@ -364,7 +474,11 @@ async fn azurite_expired_and_wrong_key_sas_are_rejected_and_reported() {
                 let judged = rejection(&target, &p, &answer);
                 assert_eq!(judged.kind, kind, "{label}: {judged:?}");
                 if kind == "expired" {
-                    assert!(judged.remediation.contains("STORAGE_AZURE_URL_EXPIRATION_SECS"));
+                    assert!(
+                        judged
+                            .remediation
+                            .contains("STORAGE_AZURE_URL_EXPIRATION_SECS")
+                    );
                 } else {
                     assert!(judged.remediation.contains("STORAGE_AZURE_ACCOUNT_KEY"));
                 }
@@ -385,7 +499,12 @@ fn azure_account_kind_on_azurite_is_a_warning_and_strict_fails() {
     assert_eq!(c["status"], "warn", "{c}");
     assert_eq!(c["evidence"]["sku_name"], "Standard_RAGRS");
     assert_eq!(c["evidence"]["account_kind"], "StorageV2");
-    assert!(c["message"].as_str().unwrap().contains("too slow and could malfunction"));
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("too slow and could malfunction")
+    );
     assert!(c["remediation"].as_str().unwrap().contains("Premium_LRS"));
     assert_eq!(run.code, 0, "{:?}", run.statuses());
     let strict = check(&env, &["--suite", "full", "--strict"]);

@@ -116,7 +116,11 @@ async fn preflight(
         Ok(response) => {
             let status = response.status();
             let h = response.headers().clone();
-            let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let get = |name: &str| {
+                h.get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
             let body = response.bytes().await.unwrap_or_default();
             let mut p = Preflight {
                 status: status.as_u16(),
@@ -243,7 +247,11 @@ pub async fn preflight_check(
                 .with_evidence("origin", origin);
         }
         if allows(&p, &origin, method, &headers) {
-            match p.max_age.as_deref().and_then(|m| m.trim().parse::<u64>().ok()) {
+            match p
+                .max_age
+                .as_deref()
+                .and_then(|m| m.trim().parse::<u64>().ok())
+            {
                 Some(age) if age >= GUIDE_MAX_AGE => {}
                 Some(age) => max_age_notes.push(format!(
                     "{origin}: Access-Control-Max-Age is {age} s, below the guide's {GUIDE_MAX_AGE}"
@@ -300,7 +308,11 @@ pub async fn preflight_check(
                 failures.join("; ")
             ),
         )
-        .with_remediation(remediation(provider, &ctx.target.bucket.value, &missing_all));
+        .with_remediation(remediation(
+            provider,
+            &ctx.target.bucket.value,
+            &missing_all,
+        ));
     }
     if !max_age_notes.is_empty() {
         return base(

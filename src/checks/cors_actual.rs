@@ -52,8 +52,15 @@ pub async fn actual_get(ctx: &Context, state: &mut State) -> CheckResult {
     let mut exposed = Vec::new();
     let mut per_origin = serde_json::Map::new();
     for origin in ctx.target.origins.iter().map(|o| o.value.clone()) {
-        let answer = match fetch(http, &p, Method::GET, Bytes::new(), Some(&origin), Some(RANGE))
-            .await
+        let answer = match fetch(
+            http,
+            &p,
+            Method::GET,
+            Bytes::new(),
+            Some(&origin),
+            Some(RANGE),
+        )
+        .await
         {
             Ok(a) => a,
             Err(e) => return CheckResult::new(id, Status::Error, e.to_string()),
@@ -139,7 +146,10 @@ pub async fn expose_headers(ctx: &Context, state: &mut State) -> CheckResult {
             return CheckResult::new(
                 id,
                 Status::Skip,
-                format!("not tested: the actual GET could not be made ({})", r.message),
+                format!(
+                    "not tested: the actual GET could not be made ({})",
+                    r.message
+                ),
             );
         }
     }
@@ -157,14 +167,22 @@ pub async fn expose_headers(ctx: &Context, state: &mut State) -> CheckResult {
             .collect();
         let visible = |w: &str| {
             SAFELISTED.contains(&w)
-                || list.iter().any(|h| h == "*" || h == w || (w.ends_with('-') && h.starts_with(w)))
+                || list
+                    .iter()
+                    .any(|h| h == "*" || h == w || (w.ends_with('-') && h.starts_with(w)))
         };
         let missing: Vec<&str> = wanted.iter().copied().filter(|w| !visible(w)).collect();
         per_origin.insert(origin.clone(), json!({"exposed": list, "missing": missing}));
         if !missing.is_empty() {
             let names: Vec<String> = missing
                 .iter()
-                .map(|m| if m.ends_with('-') { format!("{m}*") } else { m.to_string() })
+                .map(|m| {
+                    if m.ends_with('-') {
+                        format!("{m}*")
+                    } else {
+                        m.to_string()
+                    }
+                })
                 .collect();
             notes.push(format!("from {origin}: not exposed: {}", names.join(", ")));
         }
@@ -181,7 +199,9 @@ pub async fn expose_headers(ctx: &Context, state: &mut State) -> CheckResult {
         );
     }
     let rule = match provider {
-        Provider::S3 => "\"ExposeHeaders\": [\"x-amz-server-side-encryption\", \"x-amz-request-id\", \"x-amz-id-2\"]",
+        Provider::S3 => {
+            "\"ExposeHeaders\": [\"x-amz-server-side-encryption\", \"x-amz-request-id\", \"x-amz-id-2\"]"
+        }
         Provider::Gcs => "\"responseHeader\": [\"Content-Type\", \"Access-Control-Allow-Origin\"]",
         Provider::Azure => "<ExposedHeaders>x-ms-*</ExposedHeaders>",
     };

@@ -28,7 +28,10 @@ impl Missing {
             Missing::Origin(o) => format!("no CORS rule allows the origin {o}"),
             Missing::Methods(m) => format!("no CORS rule allows the method(s) {}", m.join(", ")),
             Missing::Headers(h) => {
-                format!("the CORS rule does not allow the request header(s) {}", h.join(", "))
+                format!(
+                    "the CORS rule does not allow the request header(s) {}",
+                    h.join(", ")
+                )
             }
         }
     }
@@ -172,10 +175,20 @@ mod tests {
             r.contains(r#""AllowedMethods": ["GET", "PUT", "POST", "DELETE", "HEAD"],    <-- add PUT, DELETE"#),
             "{r}"
         );
-        let r = remediation(Provider::Azure, "c", &[Missing::Headers(vec!["x-ms-blob-type".into()])]);
-        assert!(r.contains("</AllowedHeaders>    <-- add x-ms-blob-type"), "{r}");
+        let r = remediation(
+            Provider::Azure,
+            "c",
+            &[Missing::Headers(vec!["x-ms-blob-type".into()])],
+        );
+        assert!(
+            r.contains("</AllowedHeaders>    <-- add x-ms-blob-type"),
+            "{r}"
+        );
         let r = remediation(Provider::Gcs, "b", &[Missing::NoConfiguration]);
-        assert!(r.contains("no CORS configuration") && r.contains("gsutil cors set"), "{r}");
+        assert!(
+            r.contains("no CORS configuration") && r.contains("gsutil cors set"),
+            "{r}"
+        );
         assert!(r.contains("USE_NGINX_FOR_UPLOADS"));
     }
 }

@@ -25,32 +25,60 @@ pub async fn encryption(ctx: &Context, _state: &mut State) -> CheckResult {
         .collect();
     let (key, sent) = ctx
         .store
-        .put("encryption/sse.bin", Bytes::from_static(b"lsprobe sse"), "application/octet-stream")
+        .put(
+            "encryption/sse.bin",
+            Bytes::from_static(b"lsprobe sse"),
+            "application/octet-stream",
+        )
         .await;
     if let Err(f) = classify(ctx.target.provider(), &sent) {
         return skipped(
             id,
-            format!("not tested: the write failed ({}); see permissions.put", f.describe()),
+            format!(
+                "not tested: the write failed ({}); see permissions.put",
+                f.describe()
+            ),
         );
     }
     let head = match ctx.store.send_owned(Op::Head { key: key.clone() }).await {
         Ok(Ok(a)) if a.status.is_success() => a,
         Ok(Ok(a)) => {
-            return skipped(id, format!("not tested: HEAD answered {}; see permissions.head", a.status));
+            return skipped(
+                id,
+                format!(
+                    "not tested: HEAD answered {}; see permissions.head",
+                    a.status
+                ),
+            );
         }
         Ok(Err(e)) => return CheckResult::new(id, Status::Error, e.to_string()),
         Err(refused) => return CheckResult::new(id, Status::Error, refused.to_string()),
     };
-    let get = |name: &str| head.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let get = |name: &str| {
+        head.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     let sse = get("x-amz-server-side-encryption");
     let kms = get("x-amz-server-side-encryption-aws-kms-key-id");
-    let asked = |h: &str| requested.iter().find(|(n, _)| *n == h).map(|(_, v)| v.clone());
+    let asked = |h: &str| {
+        requested
+            .iter()
+            .find(|(n, _)| *n == h)
+            .map(|(_, v)| v.clone())
+    };
     let result = |status, message: String| {
         CheckResult::new(id, status, message)
             .with_evidence("key", key.as_str())
             .with_evidence(
                 "requested",
-                json!(requested.iter().map(|(h, v)| json!({"header": h, "value": v})).collect::<Vec<_>>()),
+                json!(
+                    requested
+                        .iter()
+                        .map(|(h, v)| json!({"header": h, "value": v}))
+                        .collect::<Vec<_>>()
+                ),
             )
             .with_evidence("x-amz-server-side-encryption", json!(sse))
             .with_evidence("x-amz-server-side-encryption-aws-kms-key-id", json!(kms))

@@ -100,7 +100,13 @@ pub fn error_message(body: &[u8]) -> String {
         .collect::<Vec<_>>()
         .join(" ");
     // Azure's detail quotes its string-to-sign: keep the first sentence only.
-    message.split('\n').next().unwrap_or("").chars().take(240).collect()
+    message
+        .split('\n')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(240)
+        .collect()
 }
 
 /// What a refused presigned request means and what to do.
@@ -131,8 +137,14 @@ pub fn expired_by_url(url: &str) -> bool {
     if let Some(e) = q.get("expires").and_then(|e| e.parse::<i64>().ok()) {
         return e < now.timestamp();
     }
-    for (date, expires) in [("x-amz-date", "x-amz-expires"), ("x-goog-date", "x-goog-expires")] {
-        if let (Some(d), Some(e)) = (q.get(date), q.get(expires).and_then(|e| e.parse::<i64>().ok())) {
+    for (date, expires) in [
+        ("x-amz-date", "x-amz-expires"),
+        ("x-goog-date", "x-goog-expires"),
+    ] {
+        if let (Some(d), Some(e)) = (
+            q.get(date),
+            q.get(expires).and_then(|e| e.parse::<i64>().ok()),
+        ) {
             return chrono::NaiveDateTime::parse_from_str(d, "%Y%m%dT%H%M%SZ")
                 .is_ok_and(|t| t.and_utc() + chrono::Duration::seconds(e) < now);
         }
@@ -150,7 +162,11 @@ pub fn rejection(target: &Target, presigned: &Presigned, answer: &Answer) -> Rej
     let said = format!(
         "{status}{}{}",
         code.as_ref().map(|c| format!(" {c}")).unwrap_or_default(),
-        if detail.is_empty() { String::new() } else { format!(": {detail}") }
+        if detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {detail}")
+        }
     );
     let expiry_var = match target.provider() {
         Provider::S3 => "STORAGE_AWS_X_AMZ_EXPIRES",
@@ -203,12 +219,18 @@ pub fn rejection(target: &Target, presigned: &Presigned, answer: &Answer) -> Rej
     }
     if mismatch {
         let why = match target.provider() {
-            Provider::Azure => "the SAS is signed with STORAGE_AZURE_ACCOUNT_KEY and the account \
-                 does not accept that key (rotated, or another account's key)",
-            Provider::S3 => "the signature does not match what the server computes: a proxy \
-                 rewrites Host or the path, or the endpoint is not the one the URL was signed for",
-            Provider::Gcs => "the signature does not match: the signing service account's key is \
-                 revoked, or a proxy rewrites Host or the path",
+            Provider::Azure => {
+                "the SAS is signed with STORAGE_AZURE_ACCOUNT_KEY and the account \
+                 does not accept that key (rotated, or another account's key)"
+            }
+            Provider::S3 => {
+                "the signature does not match what the server computes: a proxy \
+                 rewrites Host or the path, or the endpoint is not the one the URL was signed for"
+            }
+            Provider::Gcs => {
+                "the signature does not match: the signing service account's key is \
+                 revoked, or a proxy rewrites Host or the path"
+            }
         };
         return Rejection {
             kind: "signature_mismatch",
@@ -244,9 +266,11 @@ pub async fn presign_for(
         .await
     {
         Ok(p) => Ok(p),
-        Err(PresignError::Unsupported(why)) => {
-            Err(CheckResult::new(id, Status::Skip, format!("not tested: {why}")))
-        }
+        Err(PresignError::Unsupported(why)) => Err(CheckResult::new(
+            id,
+            Status::Skip,
+            format!("not tested: {why}"),
+        )),
         Err(e @ PresignError::SignBlobRefused { .. }) => {
             let PresignError::SignBlobRefused {
                 status,
@@ -439,5 +463,32 @@ pub async fn put(ctx: &Context, _state: &mut State) -> CheckResult {
                 read.body.len()
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_is_read_from_the_url() {
+        let past = "2020-01-01T00%3A00%3A00Z";
+        assert!(expired_by_url(&format!(
+            "http://h/c/k?sv=1&se={past}&sig=x"
+        )));
+        assert!(!expired_by_url(
+            "http://h/c/k?sv=1&se=2999-01-01T00%3A00%3A00Z&sig=x"
+        ));
+        assert!(expired_by_url(
+            "http://h/b/k?AWSAccessKeyId=a&Signature=s&Expires=1000"
+        ));
+        assert!(expired_by_url(
+            "http://h/b/k?X-Amz-Date=20200101T000000Z&X-Amz-Expires=60&X-Amz-Signature=s"
+        ));
+        assert!(!expired_by_url("http://h/b/k"));
+        assert_eq!(
+            error_message(b"<Error><Code>X</Code><Message>Request has expired</Message></Error>"),
+            "Request has expired"
+        );
     }
 }

@@ -82,7 +82,10 @@ pub async fn signed_url(
         chrono::Utc::now(),
     );
     let (signature, scheme) = if use_key {
-        (rsa_sign_hex(&file.private_key, &string_to_sign)?, Scheme::GcsV4Key)
+        (
+            rsa_sign_hex(&file.private_key, &string_to_sign)?,
+            Scheme::GcsV4Key,
+        )
     } else {
         let base = match (&file.lsprobe_iam_base_url, file.disable_oauth) {
             (Some(base), _) => base.trim_end_matches('/').to_string(),
@@ -96,9 +99,14 @@ pub async fn signed_url(
             }
             (None, false) => DEFAULT_IAM_BASE.to_string(),
         };
-        let token = gcs.store().credentials().get_credential().await.map_err(|e| {
-            PresignError::Failed(format!("could not obtain a token for signBlob: {e}"))
-        })?;
+        let token = gcs
+            .store()
+            .credentials()
+            .get_credential()
+            .await
+            .map_err(|e| {
+                PresignError::Failed(format!("could not obtain a token for signBlob: {e}"))
+            })?;
         let sig = sign_blob(http, &base, &email, &token.bearer, &string_to_sign).await?;
         (sig, Scheme::GcsV4SignBlob)
     };
@@ -135,14 +143,17 @@ pub fn string_to_sign(
         .map(|(k, _)| k.as_str())
         .collect::<Vec<_>>()
         .join(";");
-    let mut query = vec![
-        ("X-Goog-Algorithm".to_string(), "GOOG4-RSA-SHA256".to_string()),
+    // Already in canonical (sorted by name) order.
+    let query = [
+        (
+            "X-Goog-Algorithm".to_string(),
+            "GOOG4-RSA-SHA256".to_string(),
+        ),
         ("X-Goog-Credential".into(), format!("{email}/{scope}")),
         ("X-Goog-Date".into(), date.clone()),
         ("X-Goog-Expires".into(), expires_secs.to_string()),
         ("X-Goog-SignedHeaders".into(), signed_headers.clone()),
     ];
-    query.sort();
     let canonical_query = query
         .iter()
         .map(|(k, v)| format!("{}={}", keys::component(k), keys::component(v)))

@@ -178,7 +178,10 @@ impl Storage {
                     }
                 };
                 let (permissions, mut headers) = if method == Method::PUT {
-                    ("cw", vec![("x-ms-blob-type".to_string(), "BlockBlob".into())])
+                    (
+                        "cw",
+                        vec![("x-ms-blob-type".to_string(), "BlockBlob".into())],
+                    )
                 } else {
                     ("r", vec![])
                 };
@@ -202,8 +205,16 @@ impl Storage {
                 })
             }
             Cloud::Gcs(gcs) => {
-                gcs_sign::signed_url(gcs, self.http(), target, method, key, content_type, expires_secs)
-                    .await
+                gcs_sign::signed_url(
+                    gcs,
+                    self.http(),
+                    target,
+                    method,
+                    key,
+                    content_type,
+                    expires_secs,
+                )
+                .await
             }
         }
     }
