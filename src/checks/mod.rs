@@ -11,6 +11,7 @@ pub mod folder;
 pub mod multipart;
 pub mod permissions;
 pub mod presign;
+pub mod presign_refusal;
 pub mod remedy;
 pub mod runner;
 pub mod suite;
