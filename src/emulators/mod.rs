@@ -26,6 +26,7 @@ use std::str::FromStr;
 pub use command::run;
 pub use env_list::render as render_env_list;
 pub use error::EmulatorError;
+pub use ready::rsa_private_key_pem;
 pub use state::{Running, State, UserKeys, pid_alive};
 
 /// The bucket (S3, GCS) or container (Azure) every emulator is prepared with.

@@ -135,11 +135,11 @@ pub async fn prepare(
 
 /// The service-account JSON that points GCS clients at fake-gcs-server (no private key, OAuth
 /// disabled: the trick object_store's own CI uses).
-pub fn gcs_credentials_json(port: u16) -> String {
+pub fn gcs_credentials_json(port: u16, private_key: &str) -> String {
     serde_json::to_string_pretty(&serde_json::json!({
         "type": "service_account",
         "client_email": format!("lsprobe@{GCS_PROJECT}.iam.gserviceaccount.com"),
-        "private_key": "",
+        "private_key": private_key,
         "private_key_id": "",
         "gcs_base_url": format!("http://127.0.0.1:{port}"),
         "disable_oauth": true,
@@ -147,9 +147,31 @@ pub fn gcs_credentials_json(port: u16) -> String {
     .expect("JSON serializes")
 }
 
+/// Writes the emulator's service-account JSON, with an RSA key made now so that V4 signed
+/// URLs can be made locally (no key: presign checks skip rather than ask Google's signBlob).
 fn write_gcs_credentials(state_dir: &Path, port: u16) -> Result<(), EmulatorError> {
     let path = state_dir.join("gcs-credentials.json");
-    write_private(&path, gcs_credentials_json(port).as_bytes())
+    let key = rsa_private_key_pem().unwrap_or_default();
+    write_private(&path, gcs_credentials_json(port, &key).as_bytes())
+}
+
+/// A fresh 2048-bit RSA key (PKCS#8 PEM) made by `openssl`, when it is installed.
+pub fn rsa_private_key_pem() -> Option<String> {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8(out.stdout).ok())
+        .flatten()
 }
 
 /// Creates the bucket on an S3 emulator that accepts unsigned requests (moto before IAM
