@@ -33,7 +33,8 @@ static X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-securit
 pub struct S3Config {
     /// Where requests go (scheme, host, port, optional base path).
     pub endpoint: Arc<Endpoint>,
-    /// Bucket name (path-style addressing).
+    /// Bucket name (path-style addressing); empty when the endpoint names the bucket
+    /// (virtual-hosted style, `https://<bucket>.s3.<region>.amazonaws.com`).
     pub bucket: String,
     /// Region in the signing scope (e.g. `us-east-1`).
     pub region: String,
@@ -109,7 +110,11 @@ impl S3Requests {
         } else {
             "host;x-amz-content-sha256;x-amz-date"
         };
-        let bucket_path = format!("{}/{}", config.endpoint.base_path(), config.bucket);
+        let bucket_path = if config.bucket.is_empty() {
+            config.endpoint.base_path().to_string()
+        } else {
+            format!("{}/{}", config.endpoint.base_path(), config.bucket)
+        };
         S3Requests {
             shared: Arc::new(Shared {
                 config,
@@ -223,6 +228,9 @@ impl S3Requests {
                 // as sent is its own canonical form.
                 let mut s = String::with_capacity(self.shared.bucket_path.len() + 64);
                 s.push_str(&self.shared.bucket_path);
+                if s.is_empty() {
+                    s.push('/');
+                }
                 s.push('?');
                 if let Some(c) = continuation {
                     s.push_str("continuation-token=");
