@@ -363,18 +363,30 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
     progress.finish();
 
     report.cleanup = store.cleanup().await;
-    match outcome {
+    let elapsed_ms = (chrono::Utc::now() - report.started_at)
+        .num_milliseconds()
+        .max(0) as u64;
+    let check = match outcome {
         Some(Ok(summary)) => {
-            report.push_check(verdict_check(&summary, &target));
+            let check = verdict_check(&summary, &target);
             report.load = Some(summary);
+            Some(check)
         }
-        Some(Err(message)) => report.push_check(
+        Some(Err(message)) => Some(
             CheckResult::new("load.verdict", Status::Error, message).with_remediation(
-                "Run `lsprobe check` with the same configuration: it names the permission \
-                     or setting that is missing.",
+                "Run `lsprobe check` with the same configuration: it names the permission or \
+                 setting that is missing.",
             ),
         ),
-        None => {}
+        None => None,
+    };
+    if let Some(mut check) = check {
+        check = match &setup.existing {
+            Some(prefix) => check.with_evidence("read_prefix", prefix.clone()),
+            None => check.with_evidence("run_prefix", store.run.prefix.clone()),
+        };
+        check.duration_ms = elapsed_ms;
+        report.push_check(check);
     }
     report.finish(false);
     if ending != Ending::Completed {
