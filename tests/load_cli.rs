@@ -18,8 +18,8 @@ use lsprobe::provider::{Op, Storage};
 use support::check::validate_schema;
 use tokio::sync::Mutex;
 
-/// Runs that list the bucket before and after take turns (the tests of this binary share
-/// the emulators).
+/// Runs on moto and s3rver take turns: one test lists the whole bucket before and after (the
+/// tests of this binary share the emulators).
 static BUCKET_LOCK: Mutex<()> = Mutex::const_new(());
 
 struct LoadRun {
@@ -212,6 +212,7 @@ async fn fifty_ms_of_injected_latency_is_slow_and_the_verdict_names_the_figure()
     )
     .await;
     let endpoint = format!("http://{}", proxy.addr);
+    let _turn = BUCKET_LOCK.lock().await;
     let run = tokio::task::spawn_blocking(move || {
         load(
             &env,
@@ -330,6 +331,10 @@ async fn an_existing_prefix_is_read_and_nothing_is_written() {
         "{stderr}"
     );
     assert_eq!(list(&storage, "").await, before);
+    for i in 0..5 {
+        let key = format!("{prefix}task-{i}.json");
+        storage.send(&Op::Delete { key }).await.unwrap();
+    }
 }
 
 #[test]
@@ -366,4 +371,58 @@ fn gcs_is_refused_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("supports S3 and Azure"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_run_exits_3_and_still_cleans_up() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use std::process::{Command, Stdio};
+
+    let Some(env) = env(Kind::S3Iam) else { return };
+    let storage = storage(&env);
+    let folder = format!("interrupt-{}", uuid::Uuid::new_v4().simple());
+    let _turn = BUCKET_LOCK.lock().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lsprobe"))
+        .env_clear()
+        .args(["load", "--format", "json", "--env-file"])
+        .arg(&env)
+        .args(["--folder", &folder, "--duration", "60s", "--warmup", "0s"])
+        .args(["--concurrency", "4", "--objects", "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the workers are writing (a PUT slot exists), then stop the run.
+    let runs = format!("{folder}/.lsprobe/");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "no PUT within 30 s");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if list(&storage, &runs)
+            .await
+            .iter()
+            .any(|(k, _)| k.contains("/put/"))
+        {
+            break;
+        }
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    validate_schema(&report);
+    assert_eq!(report["exit_code"], 3);
+    assert!(
+        report["cleanup"]["deleted"].as_u64().unwrap() >= 10,
+        "{report}"
+    );
+    assert!(report["cleanup"]["leftover"].as_array().unwrap().is_empty());
+    let left = list(&storage, &runs).await;
+    assert!(left.is_empty(), "left after SIGTERM: {left:?}");
 }
