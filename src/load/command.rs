@@ -464,7 +464,7 @@ async fn measure<R: OpRequest>(
         },
     };
     let live = Arc::new(Live::default());
-    let ticker = progress.run(plan, live.clone());
+    let _ticker = AbortTask(progress.run(plan, live.clone()));
     let result = super::run_with_live(
         requests,
         plan,
@@ -475,9 +475,6 @@ async fn measure<R: OpRequest>(
         Some(live),
     )
     .await;
-    if let Some(t) = ticker {
-        t.abort();
-    }
     let run = result.map_err(|e| e.to_string())?;
     confirm(ledger, &run.written);
     // The run is over: the PUT slots no worker used were never sent.
@@ -487,6 +484,17 @@ async fn measure<R: OpRequest>(
         }
     }
     Ok(run.summary)
+}
+
+/// Stops a task when dropped (the progress ticker, however `measure` ends).
+struct AbortTask(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortTask {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            t.abort();
+        }
+    }
 }
 
 fn confirm(ledger: &Ledger, keys: &[String]) {
