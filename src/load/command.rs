@@ -193,7 +193,7 @@ impl Setup {
 #[derive(Clone)]
 pub enum LeanRequests {
     /// S3 (SigV4).
-    S3(S3Requests),
+    S3(Box<S3Requests>),
     /// Azure Blob (SharedKey).
     Azure(AzureRequests),
 }
@@ -267,14 +267,14 @@ pub async fn lean_requests(target: &Target) -> Result<LeanRequests, RunError> {
                     }
                 }
             };
-            Ok(LeanRequests::S3(S3Requests::new(S3Config {
+            Ok(LeanRequests::S3(Box::new(S3Requests::new(S3Config {
                 endpoint: endpoint(&url, &s.verify.value)?,
                 bucket,
                 region,
                 access_key_id: key_id,
                 secret_access_key: secret,
                 session_token: token,
-            })))
+            }))))
         }
         ProviderSettings::Azure(a) => {
             let key = match &a.credentials {
@@ -334,7 +334,7 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
 
     let work = AssertUnwindSafe(async {
         match &requests {
-            LeanRequests::S3(r) => measure(r, &setup, &store, &progress, None).await,
+            LeanRequests::S3(r) => measure(r.as_ref(), &setup, &store, &progress, None).await,
             LeanRequests::Azure(r) => {
                 let sku = match account_info(r, setup.plan.timeout).await {
                     Ok(info) => Some(info.sku),

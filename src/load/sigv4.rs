@@ -387,6 +387,31 @@ mod tests {
     }
 
     #[test]
+    fn virtual_hosted_style_has_the_bucket_in_the_host() {
+        let mut r = S3Requests::new(S3Config {
+            endpoint: Arc::new(Endpoint::parse("https://bkt.s3.eu-west-1.amazonaws.com").unwrap()),
+            bucket: String::new(),
+            region: "eu-west-1".into(),
+            access_key_id: Secret::new("AKID"),
+            secret_access_key: Secret::new("SECRET"),
+            session_token: None,
+        });
+        let p = r.object_path("media/a.txt");
+        assert_eq!(&p.path[..], b"/media/a.txt");
+        let list = OpCall::List {
+            prefix: "media/",
+            max_keys: 5,
+            continuation: None,
+        };
+        let req = r.build(&list, SystemTime::now());
+        assert_eq!(
+            req.uri().to_string(),
+            "/?list-type=2&max-keys=5&prefix=media%2F"
+        );
+        assert_eq!(req.headers()["host"], "bkt.s3.eu-west-1.amazonaws.com");
+    }
+
+    #[test]
     fn list_query_is_sorted_and_encoded() {
         let mut r = requests();
         let call = OpCall::List {
