@@ -1,10 +1,11 @@
 //! The Azure storage account's SKU and kind, for the verdict (an HDD-backed Standard account
 //! cannot be SSD-class whatever the latency).
 //!
-//! NOTE for the merge: the check `azure.account_kind` (src/checks/account.rs) sends the same
-//! request (Get Account Information) through the object_store-signed adapter; once both are
-//! in, `lsprobe load` can take the SKU from that check's evidence and this module can go, or
-//! the check can call [`account_info`]. Kept to this one function on purpose.
+//! NOTE (unify): the check `azure.account_kind` (src/checks/account.rs) sends the same request
+//! (Get Account Information) through the object_store-signed adapter and reads the same two
+//! headers. `lsprobe load` signs with the lean SharedKey signer and needs only the SKU, so it
+//! keeps to this one function; to have one copy, the check can parse its answer with
+//! [`AccountInfo`] or `load` can call the check's request and read `x-ms-sku-name`.
 use std::time::{Duration, SystemTime};
 
 use http::Method;
