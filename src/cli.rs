@@ -152,7 +152,7 @@ pub struct LoadArgs {
     #[arg(long)]
     pub requests: Option<u64>,
     /// Open loop at this many requests per second (latency from the intended start).
-    #[arg(long, value_name = "OPS_PER_S")]
+    #[arg(long, value_name = "OPS_PER_S", allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Excluded from the results, e.g. `5s`.
     #[arg(long)]

@@ -25,9 +25,7 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Emulators(cmd) => emulators::run(&cmd).await,
         Command::Check(args) => checks::command::run(&args).await,
         Command::Demo(args) => demo::run(&args).await,
-        Command::Load(_) => Err(RunError::Incomplete(anyhow::anyhow!(
-            "`lsprobe load` is not wired to the command line yet"
-        ))),
+        Command::Load(args) => load::command::run(&args).await,
     };
     match outcome {
         Ok(exit) => exit,

@@ -2,6 +2,7 @@
 //! signatures accept it (moto with IAM enforcement, Azurite) and refuse a tampered secret.
 #[path = "support/local_emulators.rs"]
 mod local_emulators;
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -40,10 +41,10 @@ fn theirs(ours: &http::Request<Body>, base: &str, skip: &[&str]) -> HttpRequest 
     b.body(HttpRequestBody::from(Bytes::new())).unwrap()
 }
 
-fn s3(endpoint: &str, key_id: &str, secret: &str) -> S3Requests {
+fn s3(endpoint: &str, bucket: &str, key_id: &str, secret: &str) -> S3Requests {
     S3Requests::new(S3Config {
         endpoint: Arc::new(Endpoint::parse(endpoint).unwrap()),
-        bucket: "bkt".into(),
+        bucket: bucket.into(),
         region: "us-east-1".into(),
         access_key_id: Secret::new(key_id),
         secret_access_key: Secret::new(secret),
@@ -79,6 +80,7 @@ fn sigv4_matches_object_store() {
     let base = "http://127.0.0.1:9000";
     let mut ours = s3(
         base,
+        "bkt",
         "AKIDEXAMPLE",
         "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
     );
@@ -134,11 +136,11 @@ fn hex_decode(s: &str) -> Vec<u8> {
         .collect()
 }
 
-fn azure(url: &str, key: &str) -> AzureRequests {
+fn azure(url: &str, container: &str, key: &str) -> AzureRequests {
     AzureRequests::new(AzureConfig {
         endpoint: Arc::new(Endpoint::parse(url).unwrap()),
         account: AZURITE_ACCOUNT.into(),
-        container: "ctr".into(),
+        container: container.into(),
         access_key: Secret::new(key),
     })
     .unwrap()
@@ -147,7 +149,7 @@ fn azure(url: &str, key: &str) -> AzureRequests {
 #[test]
 fn sharedkey_matches_object_store() {
     let base = "http://127.0.0.1:10000";
-    let mut ours = azure(&format!("{base}/{AZURITE_ACCOUNT}"), AZURITE_KEY);
+    let mut ours = azure(&format!("{base}/{AZURITE_ACCOUNT}"), "ctr", AZURITE_KEY);
     let cred = AzureCredential::AccessKey(AzureAccessKey::try_new(AZURITE_KEY).unwrap());
     let body = Payload::generate(1000, 3);
     let paths: Vec<ObjectPath> = KEYS.iter().map(|k| ours.object_path(k)).collect();
@@ -265,11 +267,10 @@ async fn round_trip<R: OpRequest>(
 
 #[tokio::test]
 async fn moto_with_iam_enforcement_accepts_ours_and_rejects_a_tampered_secret() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let Some(moto) = Moto::start().await else {
+    let Some(moto) = Moto::shared() else {
         return;
     };
-    let mut good = s3(&moto.url, &moto.key_id, &moto.secret);
+    let mut good = s3(&moto.url, &moto.bucket, &moto.key_id, &moto.secret);
     // moto 5.2 rebuilds what it verifies from its web framework's URL and gets the strict
     // SigV4 encoding wrong for Unicode and encoded reserved characters (`%C3%BC`, `%2B`, a
     // `%2F` in a query): it refuses those requests whoever signs them, object_store included
@@ -333,7 +334,12 @@ async fn moto_with_iam_enforcement_accepts_ours_and_rejects_a_tampered_secret() 
             "moto judges ours and object_store's alike for {key}"
         );
     }
-    let mut tampered = s3(&moto.url, &moto.key_id, &format!("{}x", moto.secret));
+    let mut tampered = s3(
+        &moto.url,
+        &moto.bucket,
+        &moto.key_id,
+        &format!("{}x", moto.secret),
+    );
     let p = tampered.object_path("load/plain.txt");
     let x = conn
         .exchange(
@@ -350,12 +356,12 @@ async fn moto_with_iam_enforcement_accepts_ours_and_rejects_a_tampered_secret() 
 
 #[tokio::test]
 async fn azurite_accepts_ours_and_rejects_a_tampered_key() {
-    let Some(az) = Azurite::start() else { return };
-    let mut good = azure(&az.url, AZURITE_KEY);
-    // Create the container with a request signed by the same code.
+    let Some(az) = Azurite::shared() else { return };
+    let mut good = azure(&az.url, "load-signing", AZURITE_KEY);
+    // Create a container with a request signed by the same code.
     let mut req = http::Request::builder()
         .method("PUT")
-        .uri(format!("/{AZURITE_ACCOUNT}/ctr?restype=container"))
+        .uri(format!("/{AZURITE_ACCOUNT}/load-signing?restype=container"))
         .body(Body::default())
         .unwrap();
     good.sign(&mut req, SystemTime::now());
@@ -372,7 +378,7 @@ async fn azurite_accepts_ours_and_rejects_a_tampered_key() {
     }
     let mut bad_key = AZURITE_KEY.to_string();
     bad_key.replace_range(0..4, "AAAA");
-    let mut tampered = azure(&az.url, &bad_key);
+    let mut tampered = azure(&az.url, &az.container, &bad_key);
     let p = tampered.object_path("load/plain.txt");
     let x = conn
         .exchange(

@@ -1,6 +1,7 @@
 //! `lsprobe check`: resolve the configuration, load the suite, run it, print and write the
 //! reports, exit per design.md.
 use std::io::Write as _;
+use std::path::Path;
 
 use super::runner::{Ending, run_suite};
 use super::suite::Suite;
@@ -26,7 +27,7 @@ pub async fn run(args: &CheckArgs) -> Result<Exit, RunError> {
         interrupted(),
     )
     .await?;
-    print(args, &report);
+    print(args.report_dir.as_deref(), &args.formats, &report);
     if ending == Ending::Interrupted {
         eprintln!("interrupted: the run stopped early; cleanup ran");
     }
@@ -41,9 +42,10 @@ pub async fn run(args: &CheckArgs) -> Result<Exit, RunError> {
     })
 }
 
-/// Prints the report: as text, or in the one format asked for when no --report-dir is given.
-fn print(args: &CheckArgs, report: &RunReport) {
-    let bytes = match (&args.report_dir, args.formats.as_slice()) {
+/// Prints the report: as text, or in the one format asked for when no --report-dir is given
+/// (`lsprobe check` and `lsprobe load` alike).
+pub fn print(report_dir: Option<&Path>, formats: &[ReportFormat], report: &RunReport) {
+    let bytes = match (report_dir, formats) {
         (None, [format]) if *format != ReportFormat::Text => exporter(*format).render(report),
         _ => TextExporter::for_terminal().render(report),
     };

@@ -179,6 +179,8 @@ pub struct Exchange {
     pub bytes: u64,
     /// The kept body (see [`Keep`]); empty when nothing was kept.
     pub body: Vec<u8>,
+    /// The response headers with [`Keep::All`]; empty otherwise (no copy on the hot path).
+    pub headers: http::HeaderMap,
 }
 
 /// Why an exchange has no answer.
@@ -267,6 +269,11 @@ async fn read(resp: Response<Incoming>, keep: Keep) -> Result<Exchange, hyper::E
     let first_byte = tokio::time::Instant::now();
     let status = resp.status();
     let keep_all = keep == Keep::All;
+    let headers = if keep_all {
+        resp.headers().clone()
+    } else {
+        http::HeaderMap::new()
+    };
     let keep_limit = if keep_all {
         usize::MAX
     } else if status.is_success() {
@@ -291,6 +298,7 @@ async fn read(resp: Response<Incoming>, keep: Keep) -> Result<Exchange, hyper::E
         first_byte,
         bytes,
         body: kept,
+        headers,
     })
 }
 

@@ -9,6 +9,8 @@
 //!
 //! The caller (CLI, after config resolution) supplies the request builder, the run prefix,
 //! and records the keys this module reports writing in its ledger.
+pub mod account;
+pub mod command;
 pub mod connection;
 pub mod recorder;
 pub mod request;
@@ -31,6 +33,7 @@ pub use connection::Endpoint;
 pub use request::{Op, OpCall, OpRequest, Payload};
 pub use schedule::{Bound, Mix, Mode};
 pub use summary::LoadSummary;
+pub use timeline::{Live, LiveFigures};
 pub use verdict::{Verdict, VerdictConfig};
 
 use connection::{Connection, Keep};
@@ -113,6 +116,38 @@ fn join(prefix: &str, rest: &str) -> String {
     }
 }
 
+/// The key of object `i` of the prepared GET set (of `size` bytes) under `run_prefix`.
+pub fn prepared_key(run_prefix: &str, i: usize, size: u64) -> String {
+    join(run_prefix, &format!("get/{i:06}-{size}"))
+}
+
+/// The key of PUT slot `slot` of worker `worker` under `write_prefix`.
+pub fn put_key(write_prefix: &str, worker: usize, slot: usize) -> String {
+    join(write_prefix, &format!("put/w{worker:04}-{slot:03}"))
+}
+
+/// Every key a run of `plan` may write under `run_prefix`: the prepared GET set (unless
+/// `existing` data is read) and the PUT slots (when the mix writes). The caller records them
+/// in its ledger *before* [`prepare`] and [`run`] write anything.
+pub fn planned_writes(plan: &LoadPlan, run_prefix: &str, existing: bool) -> Vec<String> {
+    let mut keys = Vec::new();
+    if existing {
+        return keys;
+    }
+    if plan.mix.any(|op| matches!(op, Op::Get | Op::Head)) {
+        keys.extend(
+            (0..plan.objects)
+                .map(|i| prepared_key(run_prefix, i, plan.sizes.spread(i, plan.objects))),
+        );
+    }
+    if plan.mix.any(Op::writes) {
+        for w in 0..plan.concurrency {
+            keys.extend((0..plan.put_slots).map(|s| put_key(run_prefix, w, s)));
+        }
+    }
+    keys
+}
+
 fn payloads(sizes: &Mix<u64>, seed: u64) -> Vec<(u64, Payload)> {
     sizes
         .items()
@@ -133,7 +168,7 @@ pub async fn prepare<R: OpRequest>(
     let objects: Vec<(String, u64)> = (0..plan.objects)
         .map(|i| {
             let size = plan.sizes.spread(i, plan.objects);
-            (join(run_prefix, &format!("get/{i:06}-{size}")), size)
+            (prepared_key(run_prefix, i, size), size)
         })
         .collect();
     let lanes = plan.concurrency.clamp(1, 8);
@@ -268,6 +303,40 @@ pub async fn run<R: OpRequest>(
     required: &str,
     azure_sku: Option<&str>,
 ) -> Result<LoadRun, LoadError> {
+    run_with_live(
+        requests,
+        plan,
+        data,
+        verdict_config,
+        required,
+        azure_sku,
+        None,
+    )
+    .await
+}
+
+/// Aborts the workers when the run is dropped (Ctrl-C: the caller stops awaiting), so no
+/// request is sent after the caller moved on to cleanup.
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
+/// [`run`], keeping `live` up to date for a progress display (needs `plan.timeline`).
+pub async fn run_with_live<R: OpRequest>(
+    requests: &R,
+    plan: &LoadPlan,
+    data: &Dataset,
+    verdict_config: &VerdictConfig,
+    required: &str,
+    azure_sku: Option<&str>,
+    live: Option<Arc<Live>>,
+) -> Result<LoadRun, LoadError> {
     if data.write_prefix.is_none() && plan.mix.any(Op::writes) {
         return Err(LoadError::BadPlan(
             "an existing prefix is read-only: remove put and delete from the mix".into(),
@@ -295,12 +364,13 @@ pub async fn run<R: OpRequest>(
     });
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let grace = plan.timeout.as_secs() as u32 + 2;
-    let collector = tokio::spawn(timeline::collect(rx, grace));
+    let collector = tokio::spawn(timeline::collect(rx, grace, live));
     let write_prefix = data.write_prefix.clone().unwrap_or_default();
     let mut handles = Vec::with_capacity(plan.concurrency);
+    let mut guard = AbortOnDrop(vec![collector.abort_handle()]);
     for w in 0..plan.concurrency {
         let slots = (0..plan.put_slots)
-            .map(|s| requests.object_path(&join(&write_prefix, &format!("put/w{w:04}-{s:03}"))))
+            .map(|s| requests.object_path(&put_key(&write_prefix, w, s)))
             .collect();
         let seed = plan.seed ^ (w as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407);
         let worker = Worker::new(
@@ -309,7 +379,9 @@ pub async fn run<R: OpRequest>(
             slots,
             plan.timeline.then(|| tx.clone()),
         );
-        handles.push(tokio::spawn(worker.run(shared.clone())));
+        let h = tokio::spawn(worker.run(shared.clone()));
+        guard.0.push(h.abort_handle());
+        handles.push(h);
     }
     drop(tx);
     tokio::time::sleep_until(start).await;
@@ -325,6 +397,7 @@ pub async fn run<R: OpRequest>(
         last_end = last_end.max(r.last_end);
     }
     let timeline = collector.await.unwrap_or_default();
+    guard.0.clear();
     let measure_from = shared.schedule.measure_from();
     let secs = match plan.bound {
         Bound::Duration(d) => d.as_secs_f64(),

@@ -165,22 +165,8 @@ impl Recorder {
     }
 }
 
-/// Percentiles of a latency distribution, in milliseconds.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct LatencySummary {
-    /// Median.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// 99.9th percentile.
-    pub p999: f64,
-    /// Largest.
-    pub max: f64,
-    /// Mean.
-    pub mean: f64,
-}
+/// Percentiles of a latency distribution, in milliseconds: the report's type.
+pub use crate::report::LatencyMs as LatencySummary;
 
 impl LatencySummary {
     /// From a histogram of microseconds.

@@ -33,7 +33,8 @@ static X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-securit
 pub struct S3Config {
     /// Where requests go (scheme, host, port, optional base path).
     pub endpoint: Arc<Endpoint>,
-    /// Bucket name (path-style addressing).
+    /// Bucket name (path-style addressing); empty when the endpoint names the bucket
+    /// (virtual-hosted style, `https://<bucket>.s3.<region>.amazonaws.com`).
     pub bucket: String,
     /// Region in the signing scope (e.g. `us-east-1`).
     pub region: String,
@@ -109,7 +110,11 @@ impl S3Requests {
         } else {
             "host;x-amz-content-sha256;x-amz-date"
         };
-        let bucket_path = format!("{}/{}", config.endpoint.base_path(), config.bucket);
+        let bucket_path = if config.bucket.is_empty() {
+            config.endpoint.base_path().to_string()
+        } else {
+            format!("{}/{}", config.endpoint.base_path(), config.bucket)
+        };
         S3Requests {
             shared: Arc::new(Shared {
                 config,
@@ -223,6 +228,9 @@ impl S3Requests {
                 // as sent is its own canonical form.
                 let mut s = String::with_capacity(self.shared.bucket_path.len() + 64);
                 s.push_str(&self.shared.bucket_path);
+                if s.is_empty() {
+                    s.push('/');
+                }
                 s.push('?');
                 if let Some(c) = continuation {
                     s.push_str("continuation-token=");
@@ -376,6 +384,31 @@ mod tests {
              x-amz-date:20150830T123600Z\n\nhost;x-amz-content-sha256;x-amz-date\n\
              e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn virtual_hosted_style_has_the_bucket_in_the_host() {
+        let mut r = S3Requests::new(S3Config {
+            endpoint: Arc::new(Endpoint::parse("https://bkt.s3.eu-west-1.amazonaws.com").unwrap()),
+            bucket: String::new(),
+            region: "eu-west-1".into(),
+            access_key_id: Secret::new("AKID"),
+            secret_access_key: Secret::new("SECRET"),
+            session_token: None,
+        });
+        let p = r.object_path("media/a.txt");
+        assert_eq!(&p.path[..], b"/media/a.txt");
+        let list = OpCall::List {
+            prefix: "media/",
+            max_keys: 5,
+            continuation: None,
+        };
+        let req = r.build(&list, SystemTime::now());
+        assert_eq!(
+            req.uri().to_string(),
+            "/?list-type=2&max-keys=5&prefix=media%2F"
+        );
+        assert_eq!(req.headers()["host"], "bkt.s3.eu-west-1.amazonaws.com");
     }
 
     #[test]

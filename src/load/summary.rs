@@ -1,74 +1,18 @@
-//! The result of a load run: the `load` section of the JSON report (../shared/design.md).
-//!
-//! NOTE for the merge: src/report/mod.rs defines `LoadReport` with the same shape; the two are
-//! to be unified into one struct (this one carries a few extra fields: `errors_by_class`,
-//! `queue_delay_ms`, `timeline_late`).
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-
+//! The result of a load run: the `load` section of the JSON report (../shared/design.md),
+//! built from the merged recorder. The type is the report's own ([`LoadReport`]): one struct
+//! from the recorder to every exporter.
 use super::recorder::{LatencySummary, OpRecord, Outcome, Recorder, encode_histogram};
 use super::request::Op;
 use super::schedule::Mode;
-use super::timeline::{Timeline, TimelinePoint};
+use super::timeline::Timeline;
 use super::verdict::{Figures, Verdict};
-
-/// Failed requests by kind.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ErrorCounts {
-    /// 503, 429, SlowDown, ServerBusy.
-    pub throttled: u64,
-    /// 401, 403.
-    pub denied: u64,
-    /// No answer in time.
-    pub timeout: u64,
-    /// Everything else.
-    pub other: u64,
-}
-
-/// One operation's figures over the measured window.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct OpSummary {
-    /// Requests sent (successful or not).
-    pub count: u64,
-    /// Requests that failed.
-    pub errors: u64,
-    /// Failures by kind.
-    pub errors_by_class: ErrorCounts,
-    /// Successful requests per second.
-    pub ops_per_s: f64,
-    /// Body bytes per second (sent for put, received otherwise).
-    pub bytes_per_s: f64,
-    /// Latency of successful requests (open loop: from the intended start).
-    pub latency_ms: LatencySummary,
-    /// Time to first byte (get only).
-    pub ttfb_ms: Option<LatencySummary>,
-    /// The latency histogram (microseconds), HdrHistogram V2 + Deflate, base64.
-    pub histogram: String,
-}
+use crate::report::{ErrorCounts, LoadMode, LoadReport, OpStats};
 
 /// The `load` section of the report.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LoadSummary {
-    /// `closed` or `open`.
-    pub mode: String,
-    /// Workers (one connection each).
-    pub concurrency: usize,
-    /// Intended requests per second (open loop).
-    pub rate: Option<f64>,
-    /// Length of the measured window, seconds.
-    pub duration_s: f64,
-    /// Per operation that ran.
-    pub ops: BTreeMap<Op, OpSummary>,
-    /// Open loop: how late requests started after their intended time.
-    pub queue_delay_ms: Option<LatencySummary>,
-    /// One point per second of the measured window.
-    pub timeline: Vec<TimelinePoint>,
-    /// Requests missing from the timeline (reported after their second closed).
-    pub timeline_late: u64,
-    /// The slow-storage verdict.
-    pub verdict: Verdict,
-}
+pub type LoadSummary = LoadReport;
+
+/// One operation's figures over the measured window.
+pub type OpSummary = OpStats;
 
 fn op_summary(op: Op, r: &OpRecord, secs: f64) -> OpSummary {
     let ok = r.latency[Outcome::Ok as usize].as_ref();
@@ -94,9 +38,9 @@ fn op_summary(op: Op, r: &OpRecord, secs: f64) -> OpSummary {
     }
 }
 
-impl LoadSummary {
+impl LoadReport {
     /// Builds the summary of a measured window of `secs` seconds; the verdict is filled in
-    /// by the caller ([`super::verdict::judge`] over [`LoadSummary::figures`]).
+    /// by the caller ([`super::verdict::judge`] over [`LoadReport::figures`]).
     pub fn new(
         mode: Mode,
         concurrency: usize,
@@ -111,8 +55,11 @@ impl LoadSummary {
             .filter(|op| recorder.ops[op.index()].total() > 0)
             .map(|op| (op, op_summary(op, &recorder.ops[op.index()], secs)))
             .collect();
-        LoadSummary {
-            mode: mode.to_string(),
+        LoadReport {
+            mode: match mode {
+                Mode::Open { .. } => LoadMode::Open,
+                Mode::Closed => LoadMode::Closed,
+            },
             concurrency,
             rate: match mode {
                 Mode::Open { rate } => Some(rate),
@@ -138,8 +85,8 @@ impl LoadSummary {
             (t + o.errors_by_class.throttled, n + o.count)
         });
         Figures {
-            get_ttfb: get.and_then(|g| g.ttfb_ms.clone()),
-            head: head.map(|h| h.latency_ms.clone()),
+            get_ttfb: get.and_then(|g| g.ttfb_ms),
+            head: head.map(|h| h.latency_ms),
             throttled_pct: (total > 0).then(|| throttled as f64 * 100.0 / total as f64),
             get_mib_per_s: get
                 .filter(|g| g.count > g.errors)

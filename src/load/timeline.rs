@@ -6,14 +6,15 @@
 //! the workers' intervals of a second and, once no worker can still report that second
 //! (a grace of the request timeout), reduces them to one small [`TimelinePoint`].
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::recorder::record_into;
 use super::request::Op;
+use crate::report::TimelinePoint;
 
 /// Significant figures of the per-second histograms (1% is plenty for a timeline).
 const SIGFIG: u8 = 2;
@@ -24,6 +25,7 @@ pub struct IntervalReport {
     sec: u32,
     ok: [Option<Histogram<u64>>; 5],
     errors: [u32; 5],
+    bytes: [u64; 5],
 }
 
 /// The worker side: the current second's figures.
@@ -33,6 +35,7 @@ pub struct Interval {
     sec: u32,
     ok: [Option<Histogram<u64>>; 5],
     errors: [u32; 5],
+    bytes: [u64; 5],
     dirty: bool,
 }
 
@@ -44,13 +47,15 @@ impl Interval {
             sec: 0,
             ok: Default::default(),
             errors: [0; 5],
+            bytes: [0; 5],
             dirty: false,
         }
     }
 
-    /// Records one request that ended in second `sec` of the measured window.
+    /// Records one request that ended in second `sec` of the measured window (`bytes` of
+    /// payload moved when it succeeded).
     #[inline]
-    pub fn record(&mut self, sec: u32, op: Op, ok: bool, latency: Duration) {
+    pub fn record(&mut self, sec: u32, op: Op, ok: bool, latency: Duration, bytes: u64) {
         if self.tx.is_none() {
             return;
         }
@@ -59,6 +64,7 @@ impl Interval {
         self.dirty = true;
         if ok {
             record_into(&mut self.ok[op.index()], SIGFIG, latency);
+            self.bytes[op.index()] += bytes;
         } else {
             self.errors[op.index()] += 1;
         }
@@ -83,6 +89,7 @@ impl Interval {
                 sec: self.sec,
                 ok: std::mem::take(&mut self.ok),
                 errors: std::mem::take(&mut self.errors),
+                bytes: std::mem::take(&mut self.bytes),
             });
         }
     }
@@ -94,32 +101,10 @@ impl Drop for Interval {
     }
 }
 
-/// One operation in one second.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct PointOp {
-    /// Requests that ended in this second.
-    pub count: u64,
-    /// Of which failed.
-    pub errors: u64,
-    /// Median latency of the successful ones, ms.
-    pub p50_ms: f64,
-    /// 99th percentile, ms.
-    pub p99_ms: f64,
-}
-
-/// One second of the measured window.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct TimelinePoint {
-    /// Seconds since the end of the warmup.
-    pub t: u32,
-    /// Per operation that ran in this second.
-    pub ops: BTreeMap<Op, PointOp>,
-}
-
 /// The collected timeline.
 #[derive(Clone, Debug, Default)]
 pub struct Timeline {
-    /// One point per second that saw a request, in order.
+    /// One point per second and operation that saw a request, in order.
     pub points: Vec<TimelinePoint>,
     /// Requests reported after their second was closed (slower than the grace); counted in
     /// the run's totals but missing from the timeline.
@@ -130,10 +115,10 @@ pub struct Timeline {
 struct Slot {
     ok: [Option<Histogram<u64>>; 5],
     errors: [u64; 5],
+    bytes: [u64; 5],
 }
 
-fn close(sec: u32, slot: Slot) -> TimelinePoint {
-    let mut ops = BTreeMap::new();
+fn close(sec: u32, slot: Slot, out: &mut Vec<TimelinePoint>) {
     for op in Op::ALL {
         let i = op.index();
         let h = slot.ok[i].as_ref();
@@ -142,27 +127,131 @@ fn close(sec: u32, slot: Slot) -> TimelinePoint {
             continue;
         }
         let q = |q: f64| h.map_or(0.0, |h| h.value_at_quantile(q) as f64 / 1000.0);
-        ops.insert(
+        out.push(TimelinePoint {
+            second: u64::from(sec),
             op,
-            PointOp {
-                count: ok + slot.errors[i],
-                errors: slot.errors[i],
-                p50_ms: q(0.5),
-                p99_ms: q(0.99),
-            },
-        );
+            count: ok + slot.errors[i],
+            errors: slot.errors[i],
+            bytes: slot.bytes[i],
+            p50_ms: q(0.5),
+            p99_ms: q(0.99),
+        });
     }
-    TimelinePoint { t: sec, ops }
+}
+
+/// Live figures for a progress display, updated by the collector once per worker and second
+/// (never on the request path).
+#[derive(Debug, Default)]
+pub struct Live(Mutex<LiveInner>);
+
+#[derive(Debug, Default)]
+struct LiveInner {
+    done: u64,
+    errors: u64,
+    /// The newest second seen and the one before it (the last one nearly complete).
+    current: Option<LiveSecond>,
+    previous: Option<LiveSecond>,
+}
+
+#[derive(Debug)]
+struct LiveSecond {
+    sec: u32,
+    count: u64,
+    ok: Option<Histogram<u64>>,
+}
+
+impl LiveSecond {
+    fn add(&mut self, r: &IntervalReport) {
+        for h in r.ok.iter().flatten() {
+            self.count += h.len();
+            match &mut self.ok {
+                Some(d) => d.add(h).expect("auto-resizing histograms merge"),
+                None => self.ok = Some(h.clone()),
+            }
+        }
+        self.count += r.errors.iter().map(|&e| u64::from(e)).sum::<u64>();
+    }
+}
+
+/// What [`Live::snapshot`] shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LiveFigures {
+    /// Measured requests so far.
+    pub done: u64,
+    /// Of which failed.
+    pub errors: u64,
+    /// Requests in the last complete second (all operations).
+    pub ops_per_s: u64,
+    /// Median latency of the successful ones in that second, ms.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+}
+
+impl Live {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LiveInner> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn add(&self, r: &IntervalReport) {
+        let mut l = self.lock();
+        l.done += r.ok.iter().flatten().map(|h| h.len()).sum::<u64>()
+            + r.errors.iter().map(|&e| u64::from(e)).sum::<u64>();
+        l.errors += r.errors.iter().map(|&e| u64::from(e)).sum::<u64>();
+        let newer = l.current.as_ref().is_none_or(|c| r.sec > c.sec);
+        if newer {
+            l.previous = l.current.take();
+            l.current = Some(LiveSecond {
+                sec: r.sec,
+                count: 0,
+                ok: None,
+            });
+        }
+        let inner = &mut *l;
+        for slot in [&mut inner.current, &mut inner.previous]
+            .into_iter()
+            .flatten()
+        {
+            if slot.sec == r.sec {
+                slot.add(r);
+            }
+        }
+    }
+
+    /// The figures so far: totals, and the rate and latency of the last complete second.
+    pub fn snapshot(&self) -> LiveFigures {
+        let l = self.lock();
+        let second = l.previous.as_ref().or(l.current.as_ref());
+        let q = |q: f64| {
+            second
+                .and_then(|s| s.ok.as_ref())
+                .map_or(0.0, |h| h.value_at_quantile(q) as f64 / 1000.0)
+        };
+        LiveFigures {
+            done: l.done,
+            errors: l.errors,
+            ops_per_s: second.map_or(0, |s| s.count),
+            p50_ms: q(0.5),
+            p99_ms: q(0.99),
+        }
+    }
 }
 
 /// Receives the workers' intervals until every sender is gone. Seconds older than the newest
 /// seen minus `grace_s` are closed as they go, so memory holds at most `grace_s` seconds of
-/// histograms.
-pub async fn collect(mut rx: mpsc::UnboundedReceiver<IntervalReport>, grace_s: u32) -> Timeline {
+/// histograms. `live`, when given, is kept up to date for a progress display.
+pub async fn collect(
+    mut rx: mpsc::UnboundedReceiver<IntervalReport>,
+    grace_s: u32,
+    live: Option<Arc<Live>>,
+) -> Timeline {
     let mut pending: BTreeMap<u32, Slot> = BTreeMap::new();
     let mut out = Timeline::default();
     let mut closed_before = 0u32;
     while let Some(r) = rx.recv().await {
+        if let Some(live) = &live {
+            live.add(&r);
+        }
         if r.sec < closed_before {
             out.late += r.ok.iter().flatten().map(|h| h.len()).sum::<u64>()
                 + r.errors.iter().map(|&e| u64::from(e)).sum::<u64>();
@@ -177,6 +266,7 @@ pub async fn collect(mut rx: mpsc::UnboundedReceiver<IntervalReport>, grace_s: u
                 }
             }
             slot.errors[i] += u64::from(r.errors[i]);
+            slot.bytes[i] += r.bytes[i];
         }
         let newest = *pending.keys().next_back().expect("just inserted");
         let limit = newest.saturating_sub(grace_s);
@@ -185,12 +275,13 @@ pub async fn collect(mut rx: mpsc::UnboundedReceiver<IntervalReport>, grace_s: u
                 break;
             }
             let (sec, slot) = entry.remove_entry();
-            out.points.push(close(sec, slot));
+            close(sec, slot, &mut out.points);
             closed_before = sec + 1;
         }
     }
-    out.points
-        .extend(pending.into_iter().map(|(s, slot)| close(s, slot)));
+    for (sec, slot) in pending {
+        close(sec, slot, &mut out.points);
+    }
     out
 }
 
@@ -201,28 +292,38 @@ mod tests {
     #[tokio::test]
     async fn merges_workers_per_second_and_closes_old_seconds() {
         let (tx, rx) = mpsc::unbounded_channel();
-        let collector = tokio::spawn(collect(rx, 2));
+        let live = Arc::new(Live::default());
+        let collector = tokio::spawn(collect(rx, 2, Some(live.clone())));
         let mut a = Interval::new(Some(tx.clone()));
         let mut b = Interval::new(Some(tx));
         for s in 0..10u32 {
-            a.record(s, Op::Get, true, Duration::from_millis(10));
-            b.record(s, Op::Get, true, Duration::from_millis(30));
-            b.record(s, Op::Put, false, Duration::from_millis(1));
+            a.record(s, Op::Get, true, Duration::from_millis(10), 100);
+            b.record(s, Op::Get, true, Duration::from_millis(30), 100);
+            b.record(s, Op::Put, false, Duration::from_millis(1), 7);
         }
         // A report for second 1 arriving after second 9 was seen is late.
         let mut late = Interval::new(a.tx.clone());
-        late.record(1, Op::Head, true, Duration::from_millis(1));
+        late.record(1, Op::Head, true, Duration::from_millis(1), 0);
         drop(late);
         drop(a);
         drop(b);
         let t = collector.await.unwrap();
-        assert_eq!(t.points.len(), 10);
+        assert_eq!(t.points.len(), 20, "a get and a put row per second");
         assert_eq!(t.late, 1);
-        let p = &t.points[3];
-        assert_eq!(p.t, 3);
-        assert_eq!(p.ops[&Op::Get].count, 2);
-        assert_eq!(p.ops[&Op::Put].errors, 1);
-        assert!((p.ops[&Op::Get].p99_ms - 30.0).abs() < 0.5, "{p:?}");
-        assert!((p.ops[&Op::Get].p50_ms - 10.0).abs() < 0.2, "{p:?}");
+        let at = |sec: u64, op: Op| {
+            t.points
+                .iter()
+                .find(|p| p.second == sec && p.op == op)
+                .unwrap()
+        };
+        let get = at(3, Op::Get);
+        assert_eq!((get.count, get.bytes), (2, 200));
+        assert_eq!((at(3, Op::Put).errors, at(3, Op::Put).bytes), (1, 0));
+        assert!((get.p99_ms - 30.0).abs() < 0.5, "{get:?}");
+        assert!((get.p50_ms - 10.0).abs() < 0.2, "{get:?}");
+        let l = live.snapshot();
+        assert_eq!((l.done, l.errors), (31, 10), "{l:?}");
+        assert_eq!(l.ops_per_s, 3, "second 8: two gets and a put");
+        assert!((l.p99_ms - 30.0).abs() < 0.5, "{l:?}");
     }
 }

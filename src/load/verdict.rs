@@ -154,20 +154,8 @@ impl Figures {
     }
 }
 
-/// The verdict `load.verdict` reports.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    /// Below the required class: exit 1.
-    pub slow: bool,
-    /// The fastest profile whose every threshold held; `unknown` when none did or nothing
-    /// was measured.
-    pub class: String,
-    /// The class required.
-    pub required: String,
-    /// Each threshold crossed (of the required profile and the faster ones), naming the
-    /// figure, the limit and its source; or why no class could be given.
-    pub reasons: Vec<String>,
-}
+/// The verdict `load.verdict` reports: the report's type.
+pub use crate::report::Verdict;
 
 fn crossed(t: &Threshold, v: f64) -> bool {
     if t.metric.is_ceiling() {

@@ -156,8 +156,9 @@ impl<R: OpRequest> Worker<R> {
                     self.recorder
                         .record_queue_delay(start.saturating_duration_since(i));
                 }
+                let moved = if outcome == Outcome::Ok { bytes } else { 0 };
                 self.interval
-                    .record(sec_of(end), op, outcome == Outcome::Ok, latency);
+                    .record(sec_of(end), op, outcome == Outcome::Ok, latency, moved);
                 last_end = Some(end);
             }
             if let Err(ExchangeError::Connect(_)) = result {

@@ -1,23 +1,35 @@
-//! The `load` section of the report (design.md): plain serde structs the load runner fills.
+//! The `load` section of the report (design.md): the one struct the load runner fills
+//! ([`crate::load::LoadSummary`] is this type) and every exporter reads.
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::load::Op;
 
 /// The load test, as run and as judged.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadReport {
     /// Closed loop (fixed workers) or open loop (fixed arrival rate).
     pub mode: LoadMode,
-    /// Workers (closed loop) or the most requests in flight (open loop).
-    pub concurrency: u32,
+    /// Workers, one connection each (open loop: the most requests in flight).
+    pub concurrency: usize,
     /// Intended arrival rate in operations per second (open loop); `null` in closed loop.
     pub rate: Option<f64>,
-    /// How long the load ran, in seconds.
+    /// Length of the measured window (after the warmup), in seconds.
     pub duration_s: f64,
-    /// Statistics per operation, keyed by its name (`put`, `get`, `head`, `list`, `delete`).
-    pub ops: BTreeMap<String, OpStats>,
-    /// One point per second and operation.
+    /// Statistics per operation that ran, keyed by its name (`put`, `get`, `head`, `list`,
+    /// `delete`).
+    pub ops: BTreeMap<Op, OpStats>,
+    /// Open loop: how late requests started after their intended time (reported apart from
+    /// the latency, which counts from the intended start); `null` in closed loop.
+    #[serde(default)]
+    pub queue_delay_ms: Option<LatencyMs>,
+    /// One point per second and operation of the measured window.
     pub timeline: Vec<TimelinePoint>,
+    /// Requests missing from the timeline (reported after their second was closed); they
+    /// are counted in `ops`.
+    #[serde(default)]
+    pub timeline_late: u64,
     /// Whether the storage is fast enough for Label Studio.
     pub verdict: Verdict,
 }
@@ -32,20 +44,36 @@ pub enum LoadMode {
     Open,
 }
 
+/// Failed requests by kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCounts {
+    /// The service asked to slow down: 503, 429, `SlowDown`, `ServerBusy`.
+    pub throttled: u64,
+    /// 401, 403.
+    pub denied: u64,
+    /// No answer within the request timeout.
+    pub timeout: u64,
+    /// Everything else (other statuses, connection failures).
+    pub other: u64,
+}
+
 /// What one operation did during the load test.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OpStats {
-    /// Requests completed (errors included).
+    /// Requests sent in the measured window (successful or not).
     pub count: u64,
     /// Requests that failed.
     pub errors: u64,
-    /// Completed requests per second.
+    /// Failures by kind.
+    #[serde(default)]
+    pub errors_by_class: ErrorCounts,
+    /// Successful requests per second.
     pub ops_per_s: f64,
-    /// Payload bytes per second (sent for writes, received for reads).
+    /// Payload bytes per second (sent for put, received otherwise).
     pub bytes_per_s: f64,
-    /// Latency of the whole request, in milliseconds.
+    /// Latency of successful requests, in milliseconds (open loop: from the intended start).
     pub latency_ms: LatencyMs,
-    /// Time to the first byte of the body (`get` only), in milliseconds.
+    /// Time to the first byte (`get` only), in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttfb_ms: Option<LatencyMs>,
     /// The latency HdrHistogram itself (microseconds), V2 compressed and base64-encoded, so
@@ -73,29 +101,34 @@ pub struct LatencyMs {
 /// One second of one operation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimelinePoint {
-    /// Seconds since the load started (0 is the first second).
+    /// Seconds since the measured window started (0 is the first second).
     pub second: u64,
     /// The operation.
-    pub op: String,
-    /// Requests completed in this second.
+    pub op: Op,
+    /// Requests that ended in this second.
     pub count: u64,
-    /// Requests that failed in this second.
+    /// Of which failed.
     pub errors: u64,
-    /// Payload bytes moved in this second.
+    /// Payload bytes moved by the successful ones.
     pub bytes: u64,
-    /// Median latency in this second, in milliseconds.
+    /// Median latency of the successful ones, in milliseconds.
     pub p50_ms: f64,
-    /// 99th percentile latency in this second, in milliseconds.
+    /// 99th percentile, in milliseconds.
     pub p99_ms: f64,
 }
 
-/// The slow-storage verdict.
+/// The slow-storage verdict (also reported as the check `load.verdict`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
-    /// Too slow for Label Studio: the run exits 1.
+    /// Below the required class: the run exits 1.
     pub slow: bool,
-    /// Storage class the numbers point at, e.g. `ssd`, `hdd` or `unknown`.
+    /// The fastest profile whose every threshold held: e.g. `ssd`, `hdd`; `unknown` when
+    /// none did or nothing was measured.
     pub class: String,
-    /// Why, one sentence each, with the numbers.
+    /// The class required (`--require`, or the suite's default for the provider).
+    #[serde(default)]
+    pub required: String,
+    /// Each threshold crossed (naming the figure, the limit and its source), or why no class
+    /// could be given.
     pub reasons: Vec<String>,
 }

@@ -17,7 +17,7 @@ use crate::checks::{CheckResult, Status};
 use crate::cli::ReportFormat;
 use crate::exit::Exit;
 
-pub use load::{LatencyMs, LoadMode, LoadReport, OpStats, TimelinePoint, Verdict};
+pub use load::{ErrorCounts, LatencyMs, LoadMode, LoadReport, OpStats, TimelinePoint, Verdict};
 pub use target::TargetSummary;
 pub use writer::{ReportError, ReportWriter};
 

@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::config::Provider;
+use crate::load::Op;
 
 /// A target summary as an S3 run against s3rver would show it.
 pub(crate) fn target() -> TargetSummary {
@@ -40,10 +41,15 @@ fn latency(scale: f64) -> LatencyMs {
 pub(crate) fn load_report(slow: bool) -> LoadReport {
     let mut ops = BTreeMap::new();
     ops.insert(
-        "get".to_string(),
+        Op::Get,
         OpStats {
             count: 1200,
             errors: 3,
+            errors_by_class: ErrorCounts {
+                throttled: 2,
+                other: 1,
+                ..Default::default()
+            },
             ops_per_s: 40.0,
             bytes_per_s: 40960.0,
             latency_ms: latency(1.0),
@@ -52,10 +58,11 @@ pub(crate) fn load_report(slow: bool) -> LoadReport {
         },
     );
     ops.insert(
-        "put".to_string(),
+        Op::Put,
         OpStats {
             count: 600,
             errors: 0,
+            errors_by_class: ErrorCounts::default(),
             ops_per_s: 20.0,
             bytes_per_s: 20480.0,
             latency_ms: latency(2.0),
@@ -69,18 +76,21 @@ pub(crate) fn load_report(slow: bool) -> LoadReport {
         rate: None,
         duration_s: 30.0,
         ops,
+        queue_delay_ms: None,
         timeline: vec![TimelinePoint {
             second: 0,
-            op: "get".into(),
+            op: Op::Get,
             count: 40,
             errors: 0,
             bytes: 40960,
             p50_ms: 2.4,
             p99_ms: 9.0,
         }],
+        timeline_late: 0,
         verdict: Verdict {
             slow,
             class: if slow { "hdd" } else { "ssd" }.into(),
+            required: "ssd".into(),
             reasons: if slow {
                 vec!["get p99 180 ms is above the 100 ms an SSD-class bucket answers in".into()]
             } else {

@@ -127,13 +127,38 @@ impl Exporter for TextExporter {
             for (op, stats) in &load.ops {
                 let _ = writeln!(
                     out,
-                    "  {op:<6} {} ops, {} errors, {:.1} ops/s, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                    "  {:<6} {} ops, {} errors, {:.1} ops/s, {:.2} MiB/s, p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms",
+                    op.as_str(),
                     stats.count,
                     stats.errors,
                     stats.ops_per_s,
+                    stats.bytes_per_s / (1024.0 * 1024.0),
                     stats.latency_ms.p50,
                     stats.latency_ms.p99,
+                    stats.latency_ms.p999,
                     stats.latency_ms.max
+                );
+                if let Some(t) = &stats.ttfb_ms {
+                    let _ = writeln!(
+                        out,
+                        "         first byte p50 {:.1} ms, p99 {:.1} ms",
+                        t.p50, t.p99
+                    );
+                }
+                let e = &stats.errors_by_class;
+                if stats.errors > 0 {
+                    let _ = writeln!(
+                        out,
+                        "         errors: {} throttled, {} denied, {} timed out, {} other",
+                        e.throttled, e.denied, e.timeout, e.other
+                    );
+                }
+            }
+            if let Some(q) = &load.queue_delay_ms {
+                let _ = writeln!(
+                    out,
+                    "  queueing delay (start after the intended time): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                    q.p50, q.p99, q.max
                 );
             }
             let verdict = if load.verdict.slow {
@@ -141,9 +166,14 @@ impl Exporter for TextExporter {
             } else {
                 "fast enough"
             };
+            let required = if load.verdict.required.is_empty() {
+                String::new()
+            } else {
+                format!(", {} required", printable(&load.verdict.required))
+            };
             let _ = writeln!(
                 out,
-                "  verdict: {verdict} (class {})",
+                "  verdict: {verdict} (class {}{required})",
                 printable(&load.verdict.class)
             );
             for reason in &load.verdict.reasons {
@@ -204,7 +234,15 @@ mod tests {
         );
         assert!(text.contains("1 LEFT IN THE BUCKET"), "{text}");
         assert!(text.contains("über ünïcode & <x>"), "{text}");
-        assert!(text.contains("verdict: SLOW (class hdd)"), "{text}");
+        assert!(
+            text.contains("verdict: SLOW (class hdd, ssd required)"),
+            "{text}"
+        );
+        assert!(text.contains("first byte p50 1.2 ms"), "{text}");
+        assert!(
+            text.contains("errors: 2 throttled, 0 denied, 0 timed out, 1 other"),
+            "{text}"
+        );
         assert!(
             text.contains("load: closed loop, 8 workers, 30.0 s"),
             "{text}"
