@@ -137,7 +137,7 @@ pub enum OpCall<'a> {
     /// Delete `path`.
     Delete(&'a ObjectPath),
     /// List keys under `prefix`, at most `max_keys`, from `continuation` (S3
-    /// continuation-token, Azure marker) when given.
+    /// marker, Azure marker) when given.
     List {
         /// Key prefix.
         prefix: &'a str,

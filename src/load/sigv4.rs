@@ -231,13 +231,15 @@ impl S3Requests {
                 if s.is_empty() {
                     s.push('/');
                 }
+                // ListObjects V1 with a marker, as the checks list (every S3-compatible server
+                // has it; s3rver 3.7.1 answers 500 to a truncated V2).
                 s.push('?');
                 if let Some(c) = continuation {
-                    s.push_str("continuation-token=");
+                    s.push_str("marker=");
                     uri_encode(c, false, &mut s);
                     s.push('&');
                 }
-                s.push_str("list-type=2&max-keys=");
+                s.push_str("max-keys=");
                 s.push_str(&max_keys.to_string());
                 s.push_str("&prefix=");
                 uri_encode(prefix, false, &mut s);
@@ -338,7 +340,9 @@ impl OpRequest for S3Requests {
         struct ListBucketResult {
             #[serde(default)]
             contents: Vec<Contents>,
-            next_continuation_token: Option<String>,
+            #[serde(default)]
+            is_truncated: bool,
+            next_marker: Option<String>,
         }
         #[derive(Deserialize)]
         #[serde(rename_all = "PascalCase")]
@@ -348,9 +352,16 @@ impl OpRequest for S3Requests {
         }
         let text = std::str::from_utf8(body).map_err(|e| e.to_string())?;
         let r: ListBucketResult = quick_xml::de::from_str(text).map_err(|e| e.to_string())?;
+        let continuation = if r.is_truncated {
+            r.next_marker
+                .filter(|m| !m.is_empty())
+                .or_else(|| r.contents.last().map(|c| c.key.clone()))
+        } else {
+            None
+        };
         Ok(ListPage {
             objects: r.contents.into_iter().map(|c| (c.key, c.size)).collect(),
-            continuation: r.next_continuation_token.filter(|t| !t.is_empty()),
+            continuation,
         })
     }
 }
@@ -404,10 +415,7 @@ mod tests {
             continuation: None,
         };
         let req = r.build(&list, SystemTime::now());
-        assert_eq!(
-            req.uri().to_string(),
-            "/?list-type=2&max-keys=5&prefix=media%2F"
-        );
+        assert_eq!(req.uri().to_string(), "/?max-keys=5&prefix=media%2F");
         assert_eq!(req.headers()["host"], "bkt.s3.eu-west-1.amazonaws.com");
     }
 
@@ -422,7 +430,7 @@ mod tests {
         let req = r.build(&call, SystemTime::now());
         assert_eq!(
             req.uri().to_string(),
-            "/bkt?continuation-token=a%2Bb&list-type=2&max-keys=10&prefix=run%201%2F"
+            "/bkt?marker=a%2Bb&max-keys=10&prefix=run%201%2F"
         );
     }
 
@@ -453,9 +461,13 @@ mod tests {
 <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bkt</Name>
 <Prefix>p/</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>true</IsTruncated>
 <Contents><Key>p/a &amp; b</Key><Size>3</Size></Contents><Contents><Key>p/c</Key><Size>4</Size></Contents>
-<NextContinuationToken>tok</NextContinuationToken></ListBucketResult>"#;
+</ListBucketResult>"#;
         let page = requests().parse_list(xml.as_bytes()).unwrap();
         assert_eq!(page.objects, vec![("p/a & b".into(), 3), ("p/c".into(), 4)]);
-        assert_eq!(page.continuation.as_deref(), Some("tok"));
+        assert_eq!(
+            page.continuation.as_deref(),
+            Some("p/c"),
+            "continues after the last key"
+        );
     }
 }
