@@ -9,6 +9,7 @@ pub mod cors_rule;
 pub mod encryption;
 pub mod folder;
 pub mod multipart;
+pub mod label_studio;
 pub mod permissions;
 pub mod presign;
 pub mod presign_refusal;

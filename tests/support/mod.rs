@@ -4,6 +4,7 @@
 pub mod check;
 pub mod emulators;
 pub mod tls;
+pub mod label_studio;
 
 #[allow(unused_imports)]
 pub use emulators::{
