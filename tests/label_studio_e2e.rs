@@ -42,7 +42,9 @@ async fn assert_nothing_left(rig: &Rig, run: &CheckRun) {
         run.stderr
     );
     let upload = run.check("label_studio.upload");
-    let project = upload["evidence"]["project"].as_u64().expect("a project id");
+    let project = upload["evidence"]["project"]
+        .as_u64()
+        .expect("a project id");
     let client = reqwest::Client::new();
     if let Some(key) = upload["evidence"]["key"].as_str() {
         assert!(key.starts_with("media/upload/"), "{key}");
@@ -61,7 +63,10 @@ async fn assert_nothing_left(rig: &Rig, run: &CheckRun) {
     assert_eq!(status.as_u16(), 404, "project {project} is still there");
     let all = format!("{}{}", run.report, run.stderr);
     assert!(!all.contains(&rig.token), "the token leaked: {all}");
-    assert!(!all.contains("Signature="), "a presigned query leaked: {all}");
+    assert!(
+        !all.contains("Signature="),
+        "a presigned query leaked: {all}"
+    );
 }
 
 #[tokio::test]
@@ -72,7 +77,14 @@ async fn passes_with_nginx_in_front_of_label_studio() {
     assert_eq!(run.check("label_studio.upload")["status"], "pass");
     let serve = run.check("label_studio.serve");
     assert_eq!(serve["status"], "pass", "{serve}");
-    assert_eq!(serve["evidence"]["server"].as_str().unwrap().split('/').next(), Some("nginx"));
+    assert_eq!(
+        serve["evidence"]["server"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .next(),
+        Some("nginx")
+    );
     assert_eq!(run.report["cleanup"]["deleted"], 1);
     assert_nothing_left(rig, &run).await;
 }
@@ -93,8 +105,14 @@ async fn fails_naming_the_missing_nginx_when_label_studio_runs_alone() {
     assert!(fix.contains("USE_NGINX_FOR_UPLOADS=false"), "{fix}");
     assert!(fix.contains("/file_download/"), "{fix}");
     let redirect = serve["evidence"]["x_accel_redirect"].as_str().unwrap();
-    assert!(redirect.starts_with("/file_download/http/127.0.0.1:"), "{redirect}");
-    assert!(redirect.ends_with("?<presigned query removed>"), "{redirect}");
+    assert!(
+        redirect.starts_with("/file_download/http/127.0.0.1:"),
+        "{redirect}"
+    );
+    assert!(
+        redirect.ends_with("?<presigned query removed>"),
+        "{redirect}"
+    );
     assert_eq!(serve["evidence"]["presigned_signature"], "SigV2");
     assert_nothing_left(rig, &run).await;
 }
@@ -116,8 +134,14 @@ async fn a_refused_token_is_named_and_nothing_is_created() {
     assert_eq!(run.code, 1, "{}\n{}", run.report, run.stderr);
     let upload = run.check("label_studio.upload");
     assert_eq!(upload["status"], "fail", "{upload}");
-    assert!(upload["message"].as_str().unwrap().contains("401"), "{upload}");
-    assert!(upload["message"].as_str().unwrap().contains("token"), "{upload}");
+    assert!(
+        upload["message"].as_str().unwrap().contains("401"),
+        "{upload}"
+    );
+    assert!(
+        upload["message"].as_str().unwrap().contains("token"),
+        "{upload}"
+    );
     assert_eq!(run.check("label_studio.serve")["status"], "skip");
     assert_eq!(run.report["cleanup"]["deleted"], 0);
     assert!(!format!("{}{}", run.report, run.stderr).contains(wrong));
@@ -132,7 +156,10 @@ async fn without_label_studio_the_checks_are_skipped_and_a_url_needs_a_token() {
     for id in ["label_studio.upload", "label_studio.serve"] {
         let c = run.check(id);
         assert_eq!(c["status"], "skip");
-        assert!(c["message"].as_str().unwrap().contains("--label-studio"), "{c}");
+        assert!(
+            c["message"].as_str().unwrap().contains("--label-studio"),
+            "{c}"
+        );
     }
     let out = assert_cmd::Command::cargo_bin("lsprobe")
         .unwrap()

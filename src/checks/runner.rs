@@ -6,8 +6,8 @@ use std::panic::AssertUnwindSafe;
 use futures::FutureExt;
 
 use super::context::{Context, State, skipped, timed};
-use super::suite::{Suite, SuiteCheck};
 use super::label_studio::{self, Deployment, api::Session};
+use super::suite::{Suite, SuiteCheck};
 use super::{
     CheckResult, Status, account, cors, cors_actual, encryption, folder, multipart, permissions,
     presign, upload,

@@ -166,7 +166,10 @@ fn label_studio_command(program: &Path, port: u16, o: &LabelStudioOptions) -> Co
         .env("FRONTEND_SENTRY_DSN", "")
         .env("FEATURE_FLAGS_OFFLINE", "true");
     if let Some(nginx) = o.use_nginx_for_uploads {
-        cmd.env("USE_NGINX_FOR_UPLOADS", if nginx { "true" } else { "false" });
+        cmd.env(
+            "USE_NGINX_FOR_UPLOADS",
+            if nginx { "true" } else { "false" },
+        );
     }
     for (k, v) in &o.storage_env {
         cmd.env(k, v);

@@ -154,7 +154,10 @@ impl Session {
                     false,
                 )
                 .await?;
-            match reply.json().and_then(|j| j["access"].as_str().map(str::to_string)) {
+            match reply
+                .json()
+                .and_then(|j| j["access"].as_str().map(str::to_string))
+            {
                 Some(access) if reply.status.is_success() => format!("Bearer {access}"),
                 _ => return Ok(reply),
             }
@@ -237,7 +240,10 @@ impl Session {
                 request = request.header(http::header::AUTHORIZATION, value.expose());
             }
         }
-        let response = request.send().await.map_err(|e| describe_reqwest_error(&e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| describe_reqwest_error(&e))?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response
@@ -283,13 +289,17 @@ mod tests {
 
     #[test]
     fn flags_are_checked_before_any_request() {
-        let d = Deployment::from_flags("http://127.0.0.1:8080", Some(&Secret::new("abc123"))).unwrap();
+        let d =
+            Deployment::from_flags("http://127.0.0.1:8080", Some(&Secret::new("abc123"))).unwrap();
         assert_eq!(d.url.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(format!("{d:?}").matches("abc123").count(), 0);
         let sub = Deployment::from_flags("https://x.example/ls", Some(&Secret::new("t"))).unwrap();
         assert_eq!(sub.url.as_str(), "https://x.example/ls/");
         for bad in ["localhost:8080", "ftp://x", "http://x/?a=1", "not a url"] {
-            assert!(Deployment::from_flags(bad, Some(&Secret::new("t"))).is_err(), "{bad}");
+            assert!(
+                Deployment::from_flags(bad, Some(&Secret::new("t"))).is_err(),
+                "{bad}"
+            );
         }
         let err = Deployment::from_flags("http://x", None).unwrap_err();
         assert!(err.to_string().contains("LABEL_STUDIO_TOKEN"), "{err}");
@@ -298,6 +308,7 @@ mod tests {
 
     #[test]
     fn urls_keep_a_sub_path() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let d = Deployment::from_flags("https://x.example/ls", Some(&Secret::new("t"))).unwrap();
         let s = Session::new(d).unwrap();
         assert_eq!(
@@ -310,7 +321,9 @@ mod tests {
 
     #[test]
     fn tells_personal_access_tokens_from_legacy_tokens() {
-        assert!(looks_like_jwt("eyJhbGciOiJIUzI1NiJ9.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCJ9.c2ln"));
+        assert!(looks_like_jwt(
+            "eyJhbGciOiJIUzI1NiJ9.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCJ9.c2ln"
+        ));
         assert!(!looks_like_jwt("0123456789abcdef0123456789abcdef01234567"));
         assert!(!looks_like_jwt("eyJ.x"));
     }

@@ -109,9 +109,11 @@ pub fn redact_accel(value: &str) -> (String, &'static str) {
 /// Which signature a presigned query carries.
 pub fn signature_kind(query: &str) -> &'static str {
     let has = |k: &str| {
-        query
-            .split('&')
-            .any(|p| p.split('=').next().is_some_and(|n| n.eq_ignore_ascii_case(k)))
+        query.split('&').any(|p| {
+            p.split('=')
+                .next()
+                .is_some_and(|n| n.eq_ignore_ascii_case(k))
+        })
     };
     if has("X-Amz-Algorithm") {
         "SigV4"
@@ -286,7 +288,9 @@ mod tests {
             want
         );
         assert_eq!(
-            locate("https://ls.example/storage-data/uploaded/?filepath=upload%2F3%2Fd69ca685-probe.png"),
+            locate(
+                "https://ls.example/storage-data/uploaded/?filepath=upload%2F3%2Fd69ca685-probe.png"
+            ),
             want
         );
         assert_eq!(
@@ -352,7 +356,10 @@ mod tests {
         let boto = br#"{"detail":"An error occurred (NoSuchKey) when calling the GetObject operation: gone"}"#;
         match judge(&reply(500, &[], boto), b"PNG") {
             Served::Storage { status: 500, error } => {
-                assert!(error.starts_with("An error occurred (NoSuchKey)"), "{error}")
+                assert!(
+                    error.starts_with("An error occurred (NoSuchKey)"),
+                    "{error}"
+                )
             }
             other => panic!("{other:?}"),
         }
@@ -368,7 +375,10 @@ mod tests {
 
     #[test]
     fn names_the_signature_of_a_presigned_query() {
-        assert_eq!(signature_kind("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=1"), "SigV4");
+        assert_eq!(
+            signature_kind("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=1"),
+            "SigV4"
+        );
         assert_eq!(signature_kind("sp=r&sr=b&se=x&sig=y"), "Azure SAS");
         assert_eq!(signature_kind(""), "none");
     }

@@ -83,7 +83,10 @@ fn api_failure(id: &str, session: &Session, what: &str, reply: &Reply) -> CheckR
     } else if status == 403 {
         (
             Status::Fail,
-            format!("{what}: Label Studio at {base} answered 403: {}", reply.excerpt(200)),
+            format!(
+                "{what}: Label Studio at {base} answered 403: {}",
+                reply.excerpt(200)
+            ),
             "The token's user may not do this: use a token of a user who can create projects \
              (an owner or administrator of the organization)."
                 .to_string(),
@@ -99,7 +102,10 @@ fn api_failure(id: &str, session: &Session, what: &str, reply: &Reply) -> CheckR
     } else {
         (
             Status::Error,
-            format!("{what}: Label Studio answered {status}: {}", reply.excerpt(300)),
+            format!(
+                "{what}: Label Studio answered {status}: {}",
+                reply.excerpt(300)
+            ),
             "See Label Studio's log for the request at this time.".to_string(),
         )
     };
@@ -118,7 +124,9 @@ fn unreachable(id: &str, session: &Session, reason: &str) -> CheckResult {
             session.deployment.display_url()
         ),
     )
-    .with_remediation("Check --label-studio: the address must be reachable from where lsprobe runs.")
+    .with_remediation(
+        "Check --label-studio: the address must be reachable from where lsprobe runs.",
+    )
     .with_evidence("label_studio", session.deployment.display_url())
 }
 
@@ -168,11 +176,9 @@ pub async fn upload(ctx: &Context, state: &mut State) -> CheckResult {
         Ok(r) => return api_failure(id, session, "listing the project's tasks", &r),
         Err(e) => return unreachable(id, session, &e),
     };
-    let media_url = tasks.json().and_then(|j| {
-        j["tasks"][0]["data"]["image"]
-            .as_str()
-            .map(str::to_string)
-    });
+    let media_url = tasks
+        .json()
+        .and_then(|j| j["tasks"][0]["data"]["image"].as_str().map(str::to_string));
     let Some(media_url) = media_url else {
         return CheckResult::new(
             id,
