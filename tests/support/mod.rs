@@ -3,8 +3,8 @@
 
 pub mod check;
 pub mod emulators;
-pub mod tls;
 pub mod label_studio;
+pub mod tls;
 
 #[allow(unused_imports)]
 pub use emulators::{
