@@ -3,6 +3,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::Secret;
+
 /// Proves that a bucket is fit to be Label Studio's persistent storage, and fast enough.
 #[derive(Debug, Parser)]
 #[command(name = "lsprobe", version, about, long_about = None)]
@@ -114,6 +116,25 @@ pub struct CheckArgs {
     /// Turn warnings into failures.
     #[arg(long)]
     pub strict: bool,
+    /// Also check end to end through this running Label Studio (e.g. `http://localhost:8080`):
+    /// runs `label_studio.upload` and `label_studio.serve`. Needs `--token`.
+    #[arg(long = "label-studio", value_name = "URL")]
+    pub label_studio: Option<String>,
+    /// A Label Studio API token (Account & Settings > Access Token), sent as
+    /// `Authorization: Token ...`. Prefer the environment variable: a flag shows in `ps`.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "LABEL_STUDIO_TOKEN",
+        hide_env_values = true,
+        value_parser = secret
+    )]
+    pub token: Option<Secret>,
+}
+
+/// A flag value that must never be printed (`Debug` of the arguments shows `***`).
+fn secret(value: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(value))
 }
 
 /// Report formats.
@@ -267,5 +288,23 @@ mod tests {
     #[test]
     fn command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_label_studio_token_is_never_shown() {
+        let cli = Cli::try_parse_from([
+            "lsprobe",
+            "check",
+            "--label-studio",
+            "http://127.0.0.1:8080",
+            "--token",
+            "s3cr3t-token",
+        ])
+        .unwrap();
+        assert!(!format!("{cli:?}").contains("s3cr3t-token"));
+        let Command::Check(args) = cli.command else {
+            panic!("a check")
+        };
+        assert_eq!(args.token.unwrap().expose(), "s3cr3t-token");
     }
 }

@@ -3,7 +3,8 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use super::runner::{Ending, run_suite};
+use super::label_studio::{self, Deployment};
+use super::runner::{Ending, run_suite_with};
 use super::suite::Suite;
 use crate::cli::{CheckArgs, ReportFormat};
 use crate::report::{Exporter, ReportWriter, RunReport, exporter, text::TextExporter};
@@ -16,14 +17,22 @@ pub async fn run(args: &CheckArgs) -> Result<Exit, RunError> {
     for warning in &resolved.warnings {
         eprintln!("warning: {warning}");
     }
-    let suite = Suite::load(&args.suite, None)?;
+    let mut suite = Suite::load(&args.suite, None)?;
+    let label_studio = match &args.label_studio {
+        Some(url) => {
+            label_studio::add_to(&mut suite);
+            Some(Deployment::from_flags(url, args.token.as_ref())?)
+        }
+        None => None,
+    };
     let writer = ReportWriter::new(args.report_dir.clone(), &args.formats);
     writer.prepare()?;
-    let (report, ending) = run_suite(
+    let (report, ending) = run_suite_with(
         &resolved.target,
         &suite,
         &writer,
         args.strict,
+        label_studio,
         interrupted(),
     )
     .await?;

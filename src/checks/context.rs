@@ -17,6 +17,8 @@ pub struct Context {
     pub store: SafeStore,
     /// What is being checked.
     pub target: Target,
+    /// The Label Studio given with `--label-studio` (end-to-end checks), if any.
+    pub label_studio: Option<super::label_studio::api::Session>,
 }
 
 /// An object this run wrote and can read back.
@@ -50,6 +52,8 @@ pub struct State {
     pub preflights: super::cors::Preflights,
     /// `Access-Control-Expose-Headers` of the actual GET with `Origin`, per origin.
     pub exposed: Option<Vec<(String, Option<String>)>>,
+    /// What `label_studio.upload` left for `label_studio.serve`.
+    pub label_studio: Option<super::label_studio::Uploaded>,
 }
 
 impl Context {

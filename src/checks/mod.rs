@@ -8,6 +8,7 @@ pub mod cors_actual;
 pub mod cors_rule;
 pub mod encryption;
 pub mod folder;
+pub mod label_studio;
 pub mod multipart;
 pub mod permissions;
 pub mod presign;

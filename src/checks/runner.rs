@@ -6,6 +6,7 @@ use std::panic::AssertUnwindSafe;
 use futures::FutureExt;
 
 use super::context::{Context, State, skipped, timed};
+use super::label_studio::{self, Deployment, api::Session};
 use super::suite::{Suite, SuiteCheck};
 use super::{
     CheckResult, Status, account, cors, cors_actual, encryption, folder, multipart, permissions,
@@ -37,11 +38,24 @@ pub async fn run_suite(
     strict: bool,
     stop: impl Future<Output = ()>,
 ) -> Result<(RunReport, Ending), crate::RunError> {
+    run_suite_with(target, suite, writer, strict, None, stop).await
+}
+
+/// [`run_suite`] with a Label Studio deployment for the end-to-end checks.
+pub async fn run_suite_with(
+    target: &Target,
+    suite: &Suite,
+    writer: &ReportWriter,
+    strict: bool,
+    label_studio: Option<Deployment>,
+    stop: impl Future<Output = ()>,
+) -> Result<(RunReport, Ending), crate::RunError> {
     let storage = Storage::new(target)?;
     let run = RunPrefix::new(&target.folder_prefix());
     let ctx = Context {
         store: SafeStore::new(storage, run, Ledger::default()),
         target: target.clone(),
+        label_studio: label_studio.map(Session::new).transpose()?,
     };
     let mut report = RunReport::new(TargetSummary::from(target));
     let mut state = State::default();
@@ -73,7 +87,10 @@ pub async fn run_suite(
         () = &mut stop => Ending::Interrupted,
     };
 
+    // The Label Studio project first (it refers to the object), then the objects.
+    let projects_left = label_studio::finish(&ctx).await;
     report.cleanup = ctx.store.cleanup().await;
+    report.cleanup.leftover.extend(projects_left);
     if let (Some(check), Ending::Completed) = (isolation, ending) {
         let after = folder::snapshot(&ctx, check.params.list_limit).await;
         let mut result = folder::isolation(&state, after, check.params.list_limit);
@@ -114,6 +131,8 @@ async fn dispatch(ctx: &Context, state: &mut State, check: &SuiteCheck) -> Check
         "upload.checksum_roundtrip" => upload::checksum_roundtrip(ctx, state, params).await,
         "upload.multipart" => multipart::multipart(ctx, state, params).await,
         "upload.abort" => multipart::abort_check(ctx, state).await,
+        "label_studio.upload" => label_studio::upload(ctx, state).await,
+        "label_studio.serve" => label_studio::serve(ctx, state).await,
         other => CheckResult::new(
             other,
             Status::Skip,

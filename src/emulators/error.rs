@@ -42,6 +42,18 @@ pub enum EmulatorError {
         /// Its last lines.
         tail: String,
     },
+    /// A helper process of the tests (Label Studio, nginx) did not start.
+    #[error("{what} did not start: {reason}; its log is {log}, last lines:\n{tail}")]
+    Helper {
+        /// What it is, with its version.
+        what: String,
+        /// What went wrong.
+        reason: String,
+        /// Its log.
+        log: PathBuf,
+        /// Its last lines.
+        tail: String,
+    },
     /// An emulator started but could not be prepared (bucket, CORS, users).
     #[error("{kind} started but could not be prepared: {reason}")]
     Setup {

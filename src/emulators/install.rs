@@ -67,9 +67,39 @@ fn install_dir(cache_dir: &Path, p: Package) -> PathBuf {
     cache_dir.join(sub).join(p.dir)
 }
 
+/// Label Studio itself, for the end-to-end check's tests: its own virtualenv, pinned. The
+/// wheel is ~74 MB and pulls ~1 GB of dependencies (Django, boto3, pandas, pyarrow, ...).
+const LABEL_STUDIO: Package = Package {
+    source: Source::PyPi,
+    dir: "label-studio-1.23.2",
+    spec: "label-studio==1.23.2",
+    usually: "~3.5 min",
+};
+
 /// The program that starts `kind`, installing it first if needed.
 pub fn ensure(cache_dir: &Path, kind: Kind) -> Result<PathBuf, EmulatorError> {
-    let p = package(kind);
+    let dir = ensure_package(cache_dir, package(kind))?;
+    program(&dir, kind)
+}
+
+/// The `label-studio` program of the pinned Label Studio, installing it first if needed.
+pub fn ensure_label_studio(cache_dir: &Path) -> Result<PathBuf, EmulatorError> {
+    let dir = ensure_package(cache_dir, LABEL_STUDIO)?;
+    let program = dir.join("bin/label-studio");
+    if program.exists() {
+        Ok(program)
+    } else {
+        Err(EmulatorError::BadInput(format!(
+            "{} is missing although {} says the install finished; delete {} and run again",
+            program.display(),
+            dir.join(MARKER).display(),
+            dir.display()
+        )))
+    }
+}
+
+/// Installs `p` unless its marker says it is there; returns its install directory.
+fn ensure_package(cache_dir: &Path, p: Package) -> Result<PathBuf, EmulatorError> {
     let dir = install_dir(cache_dir, p);
     if !dir.join(MARKER).exists() {
         let _guard = lock(cache_dir, "install.lock", "install of the emulators")?;
@@ -78,7 +108,7 @@ pub fn ensure(cache_dir: &Path, kind: Kind) -> Result<PathBuf, EmulatorError> {
             install(cache_dir, &dir, p)?;
         }
     }
-    program(&dir, kind)
+    Ok(dir)
 }
 
 fn program(dir: &Path, kind: Kind) -> Result<PathBuf, EmulatorError> {
@@ -254,6 +284,10 @@ mod tests {
         assert_eq!(dirs.len(), 4);
         assert!(dirs.contains(Path::new("/c/npm/azurite-3.35.0")));
         assert!(dirs.contains(Path::new("/c/venv/moto-5.2.5")));
+        assert_eq!(
+            install_dir(Path::new("/c"), LABEL_STUDIO),
+            Path::new("/c/venv/label-studio-1.23.2")
+        );
     }
 
     #[test]

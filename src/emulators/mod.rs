@@ -12,6 +12,7 @@ pub mod docker;
 mod env_list;
 mod error;
 mod install;
+pub mod label_studio;
 pub mod native;
 mod process;
 mod ready;

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod emulators;
+pub mod label_studio;
 pub mod tls;
 
 #[allow(unused_imports)]
