@@ -12,7 +12,6 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http::{HeaderName, HeaderValue, Method, header};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::connection::Endpoint;
@@ -335,33 +334,14 @@ impl OpRequest for S3Requests {
     }
 
     fn parse_list(&self, body: &[u8]) -> Result<ListPage, String> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct ListBucketResult {
-            #[serde(default)]
-            contents: Vec<Contents>,
-            #[serde(default)]
-            is_truncated: bool,
-            next_marker: Option<String>,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Contents {
-            key: String,
-            size: u64,
-        }
-        let text = std::str::from_utf8(body).map_err(|e| e.to_string())?;
-        let r: ListBucketResult = quick_xml::de::from_str(text).map_err(|e| e.to_string())?;
-        let continuation = if r.is_truncated {
-            r.next_marker
-                .filter(|m| !m.is_empty())
-                .or_else(|| r.contents.last().map(|c| c.key.clone()))
-        } else {
-            None
-        };
+        let listing = crate::provider::s3::parse_listing(body)?;
         Ok(ListPage {
-            objects: r.contents.into_iter().map(|c| (c.key, c.size)).collect(),
-            continuation,
+            objects: listing
+                .objects
+                .into_iter()
+                .map(|o| (o.key, o.size))
+                .collect(),
+            continuation: listing.next_page,
         })
     }
 }

@@ -160,7 +160,7 @@ struct Properties {
 }
 
 /// Parses a List Blobs answer.
-pub fn parse_listing(body: &Bytes) -> Result<super::Listing, String> {
+pub fn parse_listing(body: &[u8]) -> Result<super::Listing, String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("listing is not UTF-8: {e}"))?;
     let text = text.trim_start_matches('\u{feff}');
     let result: EnumerationResults =

@@ -151,7 +151,7 @@ struct Item {
 }
 
 /// Parses a JSON API `objects.list` answer.
-pub fn parse_listing(body: &Bytes) -> Result<super::Listing, String> {
+pub fn parse_listing(body: &[u8]) -> Result<super::Listing, String> {
     let objects: Objects =
         serde_json::from_slice(body).map_err(|e| format!("cannot read the GCS listing: {e}"))?;
     Ok(super::Listing {

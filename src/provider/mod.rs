@@ -170,28 +170,7 @@ impl Storage {
 
     /// Sends a signed [`HttpRequest`] once and reads the whole answer.
     pub async fn execute(&self, request: HttpRequest) -> Result<Answer, Unreachable> {
-        let (parts, body) = request.into_parts();
-        let body = body.as_bytes().cloned().unwrap_or_default();
-        let url = parts.uri.to_string();
-        let response = self
-            .http
-            .request(parts.method, &url)
-            .headers(parts.headers)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| Unreachable(describe_reqwest_error(&e)))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Unreachable(describe_reqwest_error(&e)))?;
-        Ok(Answer {
-            status,
-            headers,
-            body,
-        })
+        read_answer(self.fetch(request).await?).await
     }
 
     /// Sends a signed request with a body of its own (streamed uploads), once; reads the
@@ -202,25 +181,7 @@ impl Storage {
         body: reqwest::Body,
     ) -> Result<Answer, Unreachable> {
         let (parts, _) = request.into_parts();
-        let response = self
-            .http
-            .request(parts.method, parts.uri.to_string())
-            .headers(parts.headers)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| Unreachable(describe_reqwest_error(&e)))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Unreachable(describe_reqwest_error(&e)))?;
-        Ok(Answer {
-            status,
-            headers,
-            body,
-        })
+        read_answer(self.send_parts(parts, body).await?).await
     }
 
     /// Sends a signed request once and hands back the response unread, so that a large body
@@ -228,6 +189,14 @@ impl Storage {
     pub async fn fetch(&self, request: HttpRequest) -> Result<reqwest::Response, Unreachable> {
         let (parts, body) = request.into_parts();
         let body = body.as_bytes().cloned().unwrap_or_default();
+        self.send_parts(parts, body.into()).await
+    }
+
+    async fn send_parts(
+        &self,
+        parts: http::request::Parts,
+        body: reqwest::Body,
+    ) -> Result<reqwest::Response, Unreachable> {
         self.http
             .request(parts.method, parts.uri.to_string())
             .headers(parts.headers)
@@ -254,6 +223,21 @@ impl Storage {
             Cloud::Azure(c) => c.object_url(key),
         }
     }
+}
+
+/// Reads a whole response into an [`Answer`].
+async fn read_answer(response: reqwest::Response) -> Result<Answer, Unreachable> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| Unreachable(describe_reqwest_error(&e)))?;
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Builds an unsigned request; the adapter signs it.

@@ -224,7 +224,7 @@ struct Contents {
 }
 
 /// Parses a ListObjects answer; the next page starts after `NextMarker` or the last key.
-pub fn parse_listing(body: &Bytes) -> Result<super::Listing, String> {
+pub fn parse_listing(body: &[u8]) -> Result<super::Listing, String> {
     let text = std::str::from_utf8(body).map_err(|e| format!("listing is not UTF-8: {e}"))?;
     let result: ListBucketResult =
         quick_xml::de::from_str(text).map_err(|e| format!("cannot read the S3 listing: {e}"))?;
