@@ -377,3 +377,37 @@ fn report_dir_gets_json_and_junit_as_the_run_goes() {
     // The terminal still gets the text summary.
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL"));
 }
+
+#[test]
+fn s3_encryption_passes_when_the_object_parameters_ask_for_sse() {
+    let Some(env) = support::env_file(Kind::S3Iam, S3User::Full) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("encryption.toml");
+    std::fs::write(
+        &suite,
+        "name = \"encryption\"\n[[check]]\nid = \"s3.encryption\"\n",
+    )
+    .unwrap();
+    let suite = suite.to_str().unwrap();
+    // As Label Studio is told to: STORAGE_AWS_OBJECT_PARAMETERS with ServerSideEncryption.
+    let sse = edited_env_file(
+        &env,
+        &[(
+            "STORAGE_AWS_OBJECT_PARAMETERS",
+            Some(r#"{"ServerSideEncryption": "AES256"}"#),
+        )],
+        "s3-iam-sse.list",
+    );
+    let run = check(&sse, &["--suite", suite]);
+    let c = run.check("s3.encryption");
+    assert_eq!(c["status"], "pass", "{c}");
+    assert_eq!(run.code, 0);
+    assert!(
+        run.report["cleanup"]["leftover"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
