@@ -84,6 +84,20 @@ pub struct ObjectPath {
     pub path: Bytes,
 }
 
+impl ObjectPath {
+    /// The path of `key` under `base` (a bucket or container path).
+    pub fn under(base: &str, key: &str) -> Self {
+        let mut s = String::with_capacity(base.len() + key.len() * 3 + 1);
+        s.push_str(base);
+        s.push('/');
+        uri_encode(key, true, &mut s);
+        ObjectPath {
+            key: key.into(),
+            path: Bytes::from(s),
+        }
+    }
+}
+
 /// A request body generated once and shared by every PUT of that size (no per-request copy).
 #[derive(Clone, Debug)]
 pub struct Payload {

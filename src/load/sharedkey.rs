@@ -176,14 +176,7 @@ impl AzureRequests {
 
 impl OpRequest for AzureRequests {
     fn object_path(&self, key: &str) -> ObjectPath {
-        let mut s = String::with_capacity(self.shared.container_path.len() + key.len() * 3 + 1);
-        s.push_str(&self.shared.container_path);
-        s.push('/');
-        uri_encode(key, true, &mut s);
-        ObjectPath {
-            key: key.into(),
-            path: Bytes::from(s),
-        }
+        ObjectPath::under(&self.shared.container_path, key)
     }
 
     fn build(&mut self, call: &OpCall<'_>, now: SystemTime) -> http::Request<Body> {

@@ -263,14 +263,7 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 impl OpRequest for S3Requests {
     fn object_path(&self, key: &str) -> ObjectPath {
-        let mut s = String::with_capacity(self.shared.bucket_path.len() + key.len() * 3 + 1);
-        s.push_str(&self.shared.bucket_path);
-        s.push('/');
-        uri_encode(key, true, &mut s);
-        ObjectPath {
-            key: key.into(),
-            path: Bytes::from(s),
-        }
+        ObjectPath::under(&self.shared.bucket_path, key)
     }
 
     fn build(&mut self, call: &OpCall<'_>, now: SystemTime) -> http::Request<Body> {
