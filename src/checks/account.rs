@@ -1,12 +1,11 @@
 //! `azure.account_kind`: Get Account Information (`?restype=account&comp=properties`) gives the
 //! SKU and kind; the guide asks for Premium_LRS / BlockBlobStorage (SSD), warning that HDD-backed
 //! accounts "might be too slow and could malfunction".
-use bytes::Bytes;
-
 use super::context::{Context, State, skipped};
 use super::remedy::Action;
 use super::{CheckResult, Status};
-use crate::provider::{Cloud, build};
+use crate::provider::Cloud;
+use crate::provider::azure::{AccountInfo, account_info};
 
 /// `azure.account_kind`.
 pub async fn account_kind(ctx: &Context, state: &mut State) -> CheckResult {
@@ -14,12 +13,14 @@ pub async fn account_kind(ctx: &Context, state: &mut State) -> CheckResult {
     let Cloud::Azure(azure) = ctx.store.storage().cloud() else {
         return skipped(id, "applies to Azure only");
     };
-    let url = format!("{}/?restype=account&comp=properties", azure.account_url());
-    let request_line = format!("GET {url}");
-    let mut request = build(http::Method::GET, &url, &[], Bytes::new());
-    if let Err(e) = azure.sign(&mut request) {
-        return CheckResult::new(id, Status::Error, e.to_string());
-    }
+    let request_line = format!(
+        "GET {}/?restype=account&comp=properties",
+        azure.account_url()
+    );
+    let request = match azure.account_info_request() {
+        Ok(r) => r,
+        Err(e) => return CheckResult::new(id, Status::Error, e.to_string()),
+    };
     let sent = ctx.store.storage().execute(request).await;
     let answer = match ctx.expect_success(id, Action::List, &request_line, &sent, state) {
         Ok(a) => a,
@@ -31,15 +32,7 @@ pub async fn account_kind(ctx: &Context, state: &mut State) -> CheckResult {
             );
         }
     };
-    let get = |name: &str| {
-        answer
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    };
-    let (sku, kind) = (get("x-ms-sku-name"), get("x-ms-account-kind"));
+    let AccountInfo { sku, kind } = account_info(answer);
     let result = |status, message: String| {
         CheckResult::new(id, status, message)
             .with_evidence("request", request_line.as_str())

@@ -10,7 +10,6 @@ use std::time::Duration;
 use futures::FutureExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::account::account_info;
 use super::schedule::{parse_op_mix, parse_size_mix};
 use super::sharedkey::{AzureConfig, AzureRequests};
 use super::sigv4::{S3Config, S3Requests};
@@ -26,7 +25,7 @@ use crate::cli::LoadArgs;
 use crate::config::{
     AzureCredentials, Provider, ProviderSettings, S3Credentials, Secret, Target, TlsVerify,
 };
-use crate::provider::Storage;
+use crate::provider::{Cloud, Storage, classify};
 use crate::report::{ReportWriter, RunReport, TargetSummary};
 use crate::safety::{Ledger, RunPrefix, SafeStore};
 use crate::{Exit, RunError};
@@ -45,6 +44,22 @@ pub struct Setup {
     pub required: String,
     /// `--existing-prefix`.
     pub existing: Option<String>,
+}
+
+/// The Azure account's SKU (Get Account Information, through the same adapter as the
+/// `azure.account_kind` check); an error says why it is unknown.
+async fn azure_sku(storage: &Storage) -> Result<String, String> {
+    let Cloud::Azure(azure) = storage.cloud() else {
+        return Err("not an Azure target".into());
+    };
+    let request = azure.account_info_request().map_err(|e| e.0)?;
+    let sent = storage.execute(request).await;
+    classify(storage.provider(), &sent).map_err(|f| f.describe())?;
+    let info = crate::provider::azure::account_info(sent.as_ref().expect("classified as success"));
+    if info.sku.is_empty() {
+        return Err("the answer has no x-ms-sku-name".into());
+    }
+    Ok(info.sku)
 }
 
 fn bad(msg: String) -> RunError {
@@ -336,8 +351,8 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
         match &requests {
             LeanRequests::S3(r) => measure(r.as_ref(), &setup, &store, &progress, None).await,
             LeanRequests::Azure(r) => {
-                let sku = match account_info(r, setup.plan.timeout).await {
-                    Ok(info) => Some(info.sku),
+                let sku = match azure_sku(store.storage()).await {
+                    Ok(sku) => Some(sku),
                     Err(e) => {
                         progress.println(&format!(
                             "note: the Azure account SKU is unknown ({e}); the verdict goes by \

@@ -9,7 +9,6 @@
 //!
 //! The caller (CLI, after config resolution) supplies the request builder, the run prefix,
 //! and records the keys this module reports writing in its ledger.
-pub mod account;
 pub mod command;
 pub mod connection;
 pub mod recorder;

@@ -121,11 +121,45 @@ impl Azure {
         Ok(request)
     }
 
+    /// Get Account Information (`GET <account>/?restype=account&comp=properties`), signed:
+    /// its answer carries the SKU and kind ([`account_info`]).
+    pub fn account_info_request(&self) -> Result<HttpRequest, Unreachable> {
+        let url = format!("{}/?restype=account&comp=properties", self.account_url);
+        let mut request = build(Method::GET, &url, &[], Bytes::new());
+        self.sign(&mut request)?;
+        Ok(request)
+    }
+
     /// Signs any request with the account key (SharedKey) or appends the SAS token.
     pub fn sign(&self, request: &mut HttpRequest) -> Result<(), Unreachable> {
         AzureAuthorizer::new(&self.credential, &self.account)
             .try_authorize(request)
             .map_err(|e| Unreachable(format!("could not sign the request: {e}")))
+    }
+}
+
+/// The storage account's SKU and kind, from a Get Account Information answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountInfo {
+    /// `x-ms-sku-name`, e.g. `Standard_LRS`, `Premium_LRS` ("" when absent).
+    pub sku: String,
+    /// `x-ms-account-kind`, e.g. `StorageV2`, `BlockBlobStorage` ("" when absent).
+    pub kind: String,
+}
+
+/// Reads the SKU and kind headers of a Get Account Information answer.
+pub fn account_info(answer: &super::Answer) -> AccountInfo {
+    let header = |name: &str| {
+        answer
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    AccountInfo {
+        sku: header("x-ms-sku-name"),
+        kind: header("x-ms-account-kind"),
     }
 }
 
