@@ -446,8 +446,11 @@ async fn measure<R: OpRequest>(
     let ledger = store.ledger();
     let planned = super::planned_writes(plan, &run_prefix, setup.existing.is_some());
     for key in &planned {
-        ledger.record(key);
+        ledger.plan(key);
     }
+    // A planned key counts (is deleted, or listed as left over) once a write of it was sent.
+    let sent = ledger.clone();
+    let on_write: super::WriteLog = Arc::new(move |key: &str| sent.record(key));
     let reads = plan.mix.any(|op| matches!(op, Op::Get | Op::Head));
     let data = match (&setup.existing, reads) {
         (Some(prefix), _) => {
@@ -458,7 +461,7 @@ async fn measure<R: OpRequest>(
         }
         (None, true) => {
             progress.phase(&format!("writing {} objects to read", plan.objects));
-            match super::prepare(requests, plan, &run_prefix).await {
+            match super::prepare_logged(requests, plan, &run_prefix, Some(on_write.clone())).await {
                 Ok(data) => {
                     confirm(ledger, &data.written);
                     data
@@ -487,7 +490,10 @@ async fn measure<R: OpRequest>(
         &setup.verdict,
         &setup.required,
         azure_sku.as_deref(),
-        Some(live),
+        super::Watchers {
+            live: Some(live),
+            on_write: Some(on_write),
+        },
     )
     .await;
     let run = result.map_err(|e| e.to_string())?;
@@ -542,41 +548,70 @@ fn verdict_check(summary: &LoadSummary, target: &Target) -> CheckResult {
     if let Some(m) = f.get_mib_per_s {
         figures.insert("get_mib_per_s".into(), m.into());
     }
+    if let Some(p) = f.failed_pct {
+        figures.insert("failed_pct".into(), p.into());
+    }
+    if let Some(p) = f.stalled_pct {
+        figures.insert("stalled_pct".into(), p.into());
+    }
     let reasons = v.reasons.join("\n");
+    let mut notes = Vec::new();
+    if failed > 0 {
+        notes.push(format!("{failed} of {requests} requests failed"));
+    }
+    if summary.dropped > 0 {
+        notes.push(format!(
+            "{} planned requests were never started (the storage did not keep up with \
+             --rate)",
+            summary.dropped
+        ));
+    }
+    let stalled = summary.stalled_seconds();
+    if stalled > 0 {
+        notes.push(format!(
+            "{stalled} of {} measured seconds saw no request complete",
+            summary.duration_s.floor()
+        ));
+    }
+    if let Some(why) = &summary.stopped_early {
+        notes.push(format!("stopped early: {why}"));
+    }
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", notes.join("; "))
+    };
     let (status, message) = if v.slow {
+        let what = if f.failed_pct.is_some_and(|p| p > 0.0) || summary.stopped_early.is_some() {
+            "failing or too slow"
+        } else {
+            "too slow"
+        };
         (
             Status::Fail,
             format!(
-                "too slow: measured class {}, {} required\n{reasons}",
+                "{what}: measured class {}, {} required{notes}\n{reasons}",
                 v.class, v.required
             ),
         )
     } else if v.class == "unknown" {
-        if failed > 0 {
-            (
-                Status::Error,
-                format!("no verdict: {failed} of {requests} requests failed\n{reasons}"),
-            )
-        } else {
-            (Status::Skip, format!("no verdict: {reasons}"))
-        }
+        // Nothing was measured: the run could not finish, it is never a pass.
+        (Status::Error, format!("no verdict{notes}\n{reasons}"))
     } else {
         let ttfb = f
             .get_ttfb
             .map(|t| format!("; GET first byte p50 {:.1} ms, p99 {:.1} ms", t.p50, t.p99))
             .unwrap_or_default();
         let msg = format!(
-            "fast enough: {}-class ({} required){ttfb}",
+            "fast enough: {}-class ({} required){ttfb}{notes}",
             v.class, v.required
         );
-        if failed > 0 {
-            (
-                Status::Warn,
-                format!("{msg}; but {failed} of {requests} requests failed"),
-            )
+        let status = if failed > 0 || summary.dropped > 0 || stalled > 0 {
+            Status::Warn
         } else {
-            (Status::Pass, msg)
-        }
+            Status::Pass
+        };
+        (status, msg)
     };
     let mut check = CheckResult::new("load.verdict", status, message.trim_end())
         .with_evidence("class", v.class.clone())
@@ -584,7 +619,9 @@ fn verdict_check(summary: &LoadSummary, target: &Target) -> CheckResult {
         .with_evidence("reasons", v.reasons.clone())
         .with_evidence("figures", serde_json::Value::Object(figures))
         .with_evidence("requests", requests)
-        .with_evidence("failed", failed);
+        .with_evidence("failed", failed)
+        .with_evidence("dropped", summary.dropped)
+        .with_evidence("stalled_seconds", stalled);
     if v.slow {
         let fix = if target.provider() == Provider::Azure {
             "Label Studio's guide asks for a Premium_LRS / BlockBlobStorage (SSD) account: an \

@@ -248,6 +248,35 @@ impl Schedule {
         self.measure_from
     }
 
+    /// When the schedule stops issuing requests: the end of the measured duration, or (open
+    /// loop) the intended start of the last request. None for a closed loop counting requests.
+    pub fn planned_end(&self) -> Option<Instant> {
+        match (self.mode, self.bound) {
+            (_, Bound::Duration(d)) => Some(self.measure_from + d),
+            (Mode::Open { .. }, Bound::Requests(n)) => Some(
+                self.start
+                    + Duration::from_nanos(
+                        ((self.warmup_slots + n) as f64 * self.period_ns).min(1e18) as u64,
+                    ),
+            ),
+            (Mode::Closed, Bound::Requests(_)) => None,
+        }
+    }
+
+    /// Open loop: the requests the schedule planned in the measured window.
+    pub fn planned_measured(&self) -> Option<u64> {
+        match (self.mode, self.bound) {
+            (Mode::Open { .. }, Bound::Requests(n)) => Some(n),
+            (Mode::Open { .. }, Bound::Duration(d)) => {
+                let end_slot = ((self.measure_from + d - self.start).as_nanos() as f64
+                    / self.period_ns)
+                    .ceil() as u64;
+                Some(end_slot.saturating_sub(self.warmup_slots))
+            }
+            (Mode::Closed, _) => None,
+        }
+    }
+
     /// Claims the next request (lock-free: one `fetch_add`).
     #[inline]
     pub fn next(&self, now: Instant) -> Slot {
@@ -273,6 +302,12 @@ impl Schedule {
                 }
             }
             Mode::Open { .. } => {
+                // Traffic stops at the planned time: slots still waiting for a free worker
+                // then are never sent (they are reported as dropped), however large the
+                // backlog a slow storage left.
+                if self.planned_end().is_some_and(|end| now >= end) {
+                    return Slot::Stop;
+                }
                 let i = self.next.fetch_add(1, Ordering::Relaxed);
                 let at = self.start + Duration::from_nanos((i as f64 * self.period_ns) as u64);
                 let measured = i >= self.warmup_slots;
@@ -358,6 +393,37 @@ mod tests {
             }
         );
         assert_eq!(slots[5], Slot::Stop);
+    }
+
+    #[test]
+    fn open_loop_stops_issuing_at_the_planned_end_whatever_the_backlog() {
+        let t0 = Instant::now();
+        let s = Schedule::new(
+            Mode::Open { rate: 1000.0 },
+            Bound::Duration(Duration::from_secs(3)),
+            Duration::ZERO,
+            t0,
+        );
+        assert_eq!(s.planned_measured(), Some(3000));
+        assert_eq!(s.planned_end(), Some(t0 + Duration::from_secs(3)));
+        // A worker freed late: 2,990 slots are still in the past, but the time is up.
+        assert!(matches!(s.next(t0), Slot::Go { .. }));
+        assert_eq!(s.next(t0 + Duration::from_secs(3)), Slot::Stop);
+        let by_count = Schedule::new(
+            Mode::Open { rate: 10.0 },
+            Bound::Requests(5),
+            Duration::ZERO,
+            t0,
+        );
+        assert_eq!(
+            by_count.planned_end(),
+            Some(t0 + Duration::from_millis(500))
+        );
+        assert_eq!(by_count.next(t0 + Duration::from_secs(1)), Slot::Stop);
+        assert_eq!(
+            Schedule::new(Mode::Closed, Bound::Requests(5), Duration::ZERO, t0).planned_end(),
+            None
+        );
     }
 
     #[test]

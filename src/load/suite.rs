@@ -40,6 +40,12 @@ pub struct CapacityDefaults {
     pub mix: BTreeMap<String, u32>,
     /// Object size weights (`"4KiB" = 40`).
     pub sizes: BTreeMap<String, u32>,
+    /// The longest wait after a throttled or failed request.
+    #[serde(default)]
+    pub backoff_max: Option<String>,
+    /// Failed requests in a row that stop the run early (0: never).
+    #[serde(default)]
+    pub stop_after_failures: Option<u64>,
 }
 
 /// A parsed capacity suite.
@@ -120,6 +126,11 @@ impl CapacitySuite {
             put_slots: d.put_slots.max(1),
             seed: 0x5eed,
             timeline: true,
+            backoff_max: match &d.backoff_max {
+                Some(s) => dur(s, "backoff_max")?,
+                None => Duration::from_secs(20),
+            },
+            stop_after_failures: d.stop_after_failures.unwrap_or(20),
         })
     }
 }
