@@ -201,7 +201,10 @@ async fn azurite_passes_as_hdd_and_its_standard_sku_is_not_ssd() {
     // Every failed criterion is named, the SKU first, however fast the machine was.
     let reasons = ssd.report["load"]["verdict"]["reasons"].as_array().unwrap();
     let first = reasons[0].as_str().unwrap();
-    assert!(first.starts_with("ssd: Azure account SKU Standard_"), "{reasons:?}");
+    assert!(
+        first.starts_with("ssd: Azure account SKU Standard_"),
+        "{reasons:?}"
+    );
     let message = check["message"].as_str().unwrap();
     assert!(message.contains("Standard_"), "{message}");
     assert!(

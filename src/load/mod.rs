@@ -378,17 +378,21 @@ pub async fn run_with_live<R: OpRequest>(
             "get and head need objects to read".into(),
         ));
     }
+    // Bodies and paths first: generating megabytes of payload on a busy machine must not eat
+    // into the measured window.
+    let bodies = payloads(&plan.sizes, plan.seed);
+    let read_set = data
+        .objects
+        .iter()
+        .map(|(k, _)| requests.object_path(k))
+        .collect();
     let start = Instant::now() + Duration::from_millis(20);
     let shared = Arc::new(RunShared {
         schedule: schedule::Schedule::new(plan.mode, plan.bound, plan.warmup, start),
         mix: plan.mix.clone(),
         sizes: plan.sizes.clone(),
-        payloads: payloads(&plan.sizes, plan.seed),
-        read_set: data
-            .objects
-            .iter()
-            .map(|(k, _)| requests.object_path(k))
-            .collect(),
+        payloads: bodies,
+        read_set,
         list_prefix: data.list_prefix.clone(),
         list_max_keys: plan.list_max_keys,
         timeout: plan.timeout,

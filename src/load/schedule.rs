@@ -94,10 +94,31 @@ impl<T: Copy> Mix<T> {
     }
 }
 
+/// The comma-separated parts of a mix: none empty (`get=70,,put=30` or a trailing comma is
+/// a typo, not a shorter mix).
+fn parts(s: &str) -> Result<impl Iterator<Item = &str>, String> {
+    if s.split(',').any(|p| p.trim().is_empty()) {
+        return Err("an empty item (two commas in a row, or one at either end)".into());
+    }
+    Ok(s.split(','))
+}
+
+/// Refuses an item given twice (`get=70,get=30`: which weight was meant?).
+fn no_repeats<T: PartialEq + fmt::Display>(items: &[(T, u32)]) -> Result<(), String> {
+    for (i, (a, _)) in items.iter().enumerate() {
+        if items[..i].iter().any(|(b, _)| a == b) {
+            return Err(format!(
+                "`{a}` is given twice: give each once with its weight"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `put=20,get=70,head=10`.
 pub fn parse_op_mix(s: &str) -> Result<Mix<Op>, String> {
     let mut v = Vec::new();
-    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+    for part in parts(s)? {
         let (op, w) = part
             .split_once('=')
             .ok_or_else(|| format!("`{part}`: write OP=WEIGHT, e.g. get=70"))?;
@@ -107,13 +128,14 @@ pub fn parse_op_mix(s: &str) -> Result<Mix<Op>, String> {
             .map_err(|_| format!("`{part}`: weight must be a whole number"))?;
         v.push((op.parse::<Op>()?, w));
     }
+    no_repeats(&v)?;
     Mix::new(v).map_err(|e| format!("operation mix `{s}`: {e}"))
 }
 
 /// `4KiB:50,256KiB:40,8MiB:10` (a single `256KiB` means weight 1).
 pub fn parse_size_mix(s: &str) -> Result<Mix<u64>, String> {
     let mut v = Vec::new();
-    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+    for part in parts(s)? {
         let (size, w) = part.split_once(':').unwrap_or((part, "1"));
         let w: u32 = w
             .trim()
@@ -121,6 +143,7 @@ pub fn parse_size_mix(s: &str) -> Result<Mix<u64>, String> {
             .map_err(|_| format!("`{part}`: weight must be a whole number"))?;
         v.push((parse_size(size)?, w));
     }
+    no_repeats(&v)?;
     Mix::new(v).map_err(|e| format!("size mix `{s}`: {e}"))
 }
 
@@ -146,7 +169,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
             ));
         }
     };
-    Ok(n * mult)
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size `{s}` is too large"))
 }
 
 /// How requests are paced.
@@ -351,6 +375,18 @@ mod tests {
         assert!(parse_op_mix("get=0").is_err());
         assert!(parse_size("3furlongs").is_err());
         assert_eq!(parse_size_mix("256KiB").unwrap().pick(&mut rng), 256 << 10);
+        for lax in ["get=70,get=30", "get=70,,put=30", "get=70,", ",get=1"] {
+            assert!(parse_op_mix(lax).is_err(), "{lax}");
+        }
+        for lax in [
+            "4KiB:50,",
+            "4KiB,4KiB",
+            "4KiB:1,4096:1",
+            "-1",
+            "99999999999GiB",
+        ] {
+            assert!(parse_size_mix(lax).is_err(), "{lax}");
+        }
     }
 
     #[test]

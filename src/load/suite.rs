@@ -80,7 +80,8 @@ impl CapacitySuite {
 
     /// Reads a suite file.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = crate::config::limits::read_text(path, crate::config::limits::MAX_CONFIG_BYTES)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -101,6 +102,15 @@ impl CapacitySuite {
             (None, Some(s)) => Bound::Duration(dur(s, "duration")?),
             (None, None) => Bound::Duration(Duration::from_secs(60)),
         };
+        for (key, value, max) in [
+            ("concurrency", d.concurrency, 4096),
+            ("objects", d.objects, 100_000),
+            ("put_slots", d.put_slots, 1_000),
+        ] {
+            if value > max {
+                return Err(format!("[defaults] {key} = {value}: at most {max}"));
+            }
+        }
         let mix = Mix::new(
             d.mix
                 .iter()
