@@ -40,6 +40,10 @@ pub struct DelaySpec {
     pub truncate: f64,
     /// The storage dies this long after the proxy starts.
     pub kill_after: Option<Duration>,
+    /// DELETE requests are answered `403 AccessDenied` (cleanup cannot delete).
+    pub deny_deletes: bool,
+    /// DELETE requests are never answered (cleanup hangs on a stalled storage).
+    pub stall_deletes: bool,
 }
 
 struct State {
@@ -51,6 +55,8 @@ struct State {
     killed: tokio::sync::watch::Sender<bool>,
     /// Requests that reached the proxy.
     requests: std::sync::atomic::AtomicU64,
+    /// Request lines (`PUT /bkt/key HTTP/1.1`) of the writes and deletes seen.
+    log: Mutex<Vec<String>>,
 }
 
 /// A running proxy; dropped with the test's runtime.
@@ -138,6 +144,7 @@ impl DelayProxy {
             seed: Mutex::new(0x2545_F491),
             killed: tokio::sync::watch::Sender::new(false),
             requests: std::sync::atomic::AtomicU64::new(0),
+            log: Mutex::new(Vec::new()),
         });
         let st = state.clone();
         tokio::spawn(async move {
@@ -171,6 +178,20 @@ impl DelayProxy {
     /// Kills the storage now: the listener closes and every open connection drops.
     pub fn kill(&self) {
         self.state.killed.send_replace(true);
+    }
+
+    /// The paths (no query) of the requests with `method` seen so far.
+    pub fn paths(&self, method: &str) -> Vec<String> {
+        let prefix = format!("{method} ");
+        self.state
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .filter_map(|rest| rest.split(' ').next())
+            .map(|target| target.split('?').next().unwrap_or(target).to_string())
+            .collect()
     }
 
     /// Requests that reached the proxy so far.
@@ -255,6 +276,28 @@ async fn relay(mut client: TcpStream, upstream: SocketAddr, state: Arc<State>) {
         state
             .requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let line = String::from_utf8_lossy(
+            &req.raw[..req.raw.iter().position(|&b| b == b'\r').unwrap_or(0)],
+        )
+        .to_string();
+        let delete = line.starts_with("DELETE ");
+        if delete || line.starts_with("PUT ") {
+            state.log.lock().unwrap().push(line);
+        }
+        if delete && state.spec.stall_deletes {
+            std::future::pending::<()>().await;
+        }
+        if delete && state.spec.deny_deletes {
+            let body = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+            let out = format!(
+                "HTTP/1.1 403 Forbidden\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if client.write_all(out.as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
+        }
         let fault = fault(&state);
         match fault {
             Fault::SlowDown => {
