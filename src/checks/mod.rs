@@ -14,6 +14,7 @@ pub mod permissions;
 pub mod presign;
 pub mod presign_refusal;
 pub mod remedy;
+pub mod remedy_cause;
 pub mod runner;
 pub mod suite;
 pub mod upload;

@@ -1,6 +1,7 @@
 //! One adapter per cloud, the same shape for each: build the request an operation needs,
 //! sign it with object_store's own authorizer (SigV4, SharedKey / SAS, OAuth bearer), send it
 //! once with reqwest and hand back the answer as it came. No retries: a 403 is a 403.
+pub mod answers;
 pub mod azure;
 pub mod azure_sas;
 pub mod gcs;
