@@ -13,6 +13,7 @@ pub mod multipart;
 pub mod permissions;
 pub mod presign;
 pub mod presign_refusal;
+pub mod region;
 pub mod remedy;
 pub mod remedy_cause;
 pub mod runner;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod check;
+pub mod cloud_answers;
 pub mod emulators;
 pub mod label_studio;
 pub mod tls;
