@@ -364,6 +364,88 @@ mod tests {
         assert!(empty.objects.is_empty());
     }
 
+    fn aws_target() -> Target {
+        use crate::config::{ProviderSettings, Secret, Source, Sourced, TlsVerify};
+        let flag = |f: &str| Source::Flag { flag: f.into() };
+        Target {
+            provider: Sourced::new(crate::config::Provider::S3, flag("--type")),
+            bucket: Sourced::new("ls-media".into(), flag("--bucket")),
+            folder: Sourced::new(String::new(), Source::Default),
+            endpoint: None,
+            region: Some(Sourced::new("us-east-1".into(), flag("--region"))),
+            url_expiry_secs: Sourced::new(900, Source::Default),
+            origins: vec![],
+            settings: ProviderSettings::S3(Box::new(S3Settings {
+                credentials: S3Credentials::Keys {
+                    access_key_id: Sourced::new(Secret::new("AKIDEXAMPLE"), flag("--key")),
+                    secret_access_key: Sourced::new(Secret::new("secret"), flag("--secret")),
+                },
+                object_parameters: None,
+                use_ssl: Sourced::new(true, Source::Default),
+                verify: Sourced::new(TlsVerify::Verify, Source::Default),
+                signature_version: None,
+            })),
+        }
+    }
+
+    #[tokio::test]
+    async fn follows_a_wrong_region_answer_once_as_botocore_does() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let target = aws_target();
+        let crate::config::ProviderSettings::S3(settings) = &target.settings else {
+            unreachable!()
+        };
+        let s3 = S3::new(&target, settings).unwrap();
+        assert_eq!(
+            s3.object_url("k"),
+            "https://ls-media.s3.us-east-1.amazonaws.com/k"
+        );
+        let answer = crate::provider::Answer {
+            status: http::StatusCode::BAD_REQUEST,
+            headers: http::HeaderMap::new(),
+            body: Bytes::from(
+                "<Error><Code>AuthorizationHeaderMalformed</Code><Message>the region \
+                 'us-east-1' is wrong; expecting 'eu-west-1'</Message><Region>eu-west-1</Region>\
+                 </Error>",
+            ),
+        };
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", "AWS4-HMAC-SHA256 old".parse().unwrap());
+        headers.insert("content-type", "text/plain".parse().unwrap());
+        let sent = (
+            Method::PUT,
+            s3.object_url("a/k.bin"),
+            headers.clone(),
+            Bytes::from_static(b"x"),
+        );
+        let again = s3
+            .follow_region_redirect(&answer, sent)
+            .await
+            .unwrap()
+            .expect("re-sent to the named region");
+        assert_eq!(
+            again.uri().to_string(),
+            "https://ls-media.s3.eu-west-1.amazonaws.com/a/k.bin"
+        );
+        let auth = again.headers()["authorization"].to_str().unwrap();
+        assert!(auth.contains("/eu-west-1/s3/aws4_request"), "{auth}");
+        assert_eq!(again.headers()["content-type"], "text/plain");
+        assert_eq!(s3.learnt_region().as_deref(), Some("eu-west-1"));
+        assert_eq!(s3.configured_region(), "us-east-1");
+        // Later requests go to the learnt region; the same answer again is not followed again.
+        assert_eq!(
+            s3.object_url("k"),
+            "https://ls-media.s3.eu-west-1.amazonaws.com/k"
+        );
+        let sent = (Method::GET, s3.object_url("k"), headers, Bytes::new());
+        assert!(
+            s3.follow_region_redirect(&answer, sent)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
     #[test]
     fn object_parameters_become_headers() {
         let p: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
