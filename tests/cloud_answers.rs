@@ -18,6 +18,21 @@ fn endpoint_var(kind: Kind) -> &'static str {
     }
 }
 
+fn container_sas(permissions: &str) -> String {
+    use lsprobe::emulators::{AZURE_ACCOUNT, AZURE_KEY, BUCKET};
+    use lsprobe::provider::azure_sas::{SasResource, service_sas};
+    let expiry = chrono::Utc::now() + chrono::Duration::hours(1);
+    service_sas(
+        AZURE_ACCOUNT,
+        AZURE_KEY,
+        BUCKET,
+        SasResource::Container,
+        permissions,
+        expiry,
+    )
+    .unwrap()
+}
+
 fn run_fixture(name: &str) {
     let fixture = Fixture::load(name);
     let kind = match fixture.cloud.as_str() {
@@ -40,8 +55,23 @@ fn run_fixture(name: &str) {
     let upstream = socket_of(&endpoint);
     let stand_in = StandIn::start(upstream, fixture.answer.clone());
     let through = endpoint.replacen(&upstream.to_string(), &stand_in.addr.to_string(), 1);
+    // `{container-sas:PERMS}`: a container SAS of the emulator's account with those permissions.
+    let values: Vec<(String, String)> = fixture
+        .env
+        .iter()
+        .map(|(k, v)| {
+            let v = match v
+                .strip_prefix("{container-sas:")
+                .and_then(|p| p.strip_suffix('}'))
+            {
+                Some(permissions) => container_sas(permissions),
+                None => v.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect();
     let mut changes: Vec<(&str, Option<&str>)> = vec![(var, Some(through.as_str()))];
-    for (k, v) in &fixture.env {
+    for (k, v) in &values {
         changes.push((k.as_str(), (!v.is_empty()).then_some(v.as_str())));
     }
     let edited = edited_env_file(&env, &changes, &format!("cloud-answer-{name}.list"));
@@ -112,6 +142,7 @@ rows! {
     azure_shared_key_disabled => "azure-key-based-auth-not-permitted",
     azure_account_disabled => "azure-account-disabled",
     azure_server_busy => "azure-server-busy",
+    azure_sas_permission_mismatch => "azure-permission-mismatch",
     gcs_requester_pays => "gcs-requester-pays",
     gcs_account_disabled => "gcs-account-disabled",
     gcs_retention_policy_on_delete => "gcs-retention-policy",
@@ -142,20 +173,34 @@ fn every_fixture_has_a_test_and_cites_its_source() {
 /// The table of docs/checks.md between its markers, as the fixtures make it.
 fn table() -> String {
     let mut out = String::from(
-        "| Cloud | What you see | What it means | What to change | Documented at |\n\
-         |---|---|---|---|---|\n",
+        "| Cloud | What you see | lsprobe reports | What it means | What to change | Documented at |\n\
+         |---|---|---|---|---|---|\n",
     );
     for name in Fixture::names() {
         let f = Fixture::load(&name);
         let cell = |s: &str| s.trim().replace('\n', " ").replace('|', "\\|");
+        let reports: Vec<String> = f
+            .expect
+            .iter()
+            .filter(|e| e.status != "pass" && e.status != "skip")
+            .map(|e| {
+                let outcome = e
+                    .outcome
+                    .as_ref()
+                    .map(|o| format!(" `{o}`"))
+                    .unwrap_or_default();
+                format!("`{}` {}{outcome}", e.check, e.status)
+            })
+            .collect();
         out.push_str(&format!(
-            "| {} | {} | {} | {} | [{}]({}) |\n",
+            "| {} | {} | {} | {} | {} | [{}]({}) |\n",
             match f.cloud.as_str() {
                 "s3" => "S3",
                 "gcs" => "GCS",
                 _ => "Azure",
             },
             cell(&f.see),
+            reports.join("; "),
             cell(&f.means),
             cell(&f.change),
             url::Url::parse(&f.source).unwrap().host_str().unwrap(),
