@@ -159,7 +159,13 @@ fn policy_denied(
     let who = principal.unwrap_or("the identity");
     let bucket = &target.bucket.value;
     match (policy, explicit) {
-        (PolicyKind::Identity, false) => permission(target, action),
+        (PolicyKind::Identity, false) => match denied {
+            Some(named) if named != action.s3_action() => format!(
+                "No IAM policy of {who} allows {named}: grant it on arn:aws:s3:::{bucket}/* (for \
+                 object actions) or arn:aws:s3:::{bucket} (for bucket actions)."
+            ),
+            _ => permission(target, action),
+        },
         (PolicyKind::Identity, true) => format!(
             "A Deny statement in {who}'s own IAM policies refuses {what}: remove it or narrow it \
              so that it does not cover arn:aws:s3:::{bucket}."
@@ -203,5 +209,78 @@ fn azure_credentials(target: &Target) -> Option<&AzureCredentials> {
     match &target.settings {
         ProviderSettings::Azure(a) => Some(&a.credentials),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{S3Settings, Secret, Source, Sourced, TlsVerify};
+
+    fn s3_target() -> Target {
+        let flag = |f: &str| Source::Flag { flag: f.into() };
+        Target {
+            provider: Sourced::new(crate::config::Provider::S3, flag("--type")),
+            bucket: Sourced::new("media".into(), flag("--bucket")),
+            folder: Sourced::new(String::new(), Source::Default),
+            endpoint: None,
+            region: Some(Sourced::new("us-east-1".into(), flag("--region"))),
+            url_expiry_secs: Sourced::new(900, Source::Default),
+            origins: vec![],
+            settings: ProviderSettings::S3(Box::new(S3Settings {
+                credentials: S3Credentials::Keys {
+                    access_key_id: Sourced::new(Secret::new("AKID"), flag("--key")),
+                    secret_access_key: Sourced::new(Secret::new("s"), flag("--secret")),
+                },
+                object_parameters: None,
+                use_ssl: Sourced::new(true, Source::Default),
+                verify: Sourced::new(TlsVerify::Verify, Source::Default),
+                signature_version: None,
+            })),
+        }
+    }
+
+    #[test]
+    fn names_what_the_answer_names() {
+        let t = s3_target();
+        let region = for_cause(
+            &t,
+            Action::List,
+            &Cause::WrongRegion {
+                region: Some("eu-west-1".into()),
+            },
+        );
+        assert!(
+            region.contains("STORAGE_AWS_REGION_NAME=eu-west-1"),
+            "{region}"
+        );
+        assert!(region.contains("us-east-1 (flag --region)"), "{region}");
+        // An abort denied by the identity's policies names the abort, not s3:PutObject.
+        let abort = for_cause(
+            &t,
+            Action::Put,
+            &Cause::PolicyDenied {
+                action: Some("s3:AbortMultipartUpload".into()),
+                principal: Some("arn:aws:iam::1:user/ls".into()),
+                policy: PolicyKind::Identity,
+                explicit: false,
+            },
+        );
+        assert!(abort.contains("allows s3:AbortMultipartUpload"), "{abort}");
+        assert!(!abort.contains("s3:PutObject"), "{abort}");
+        let put = for_cause(
+            &t,
+            Action::Put,
+            &Cause::PolicyDenied {
+                action: Some("s3:PutObject".into()),
+                principal: None,
+                policy: PolicyKind::Identity,
+                explicit: false,
+            },
+        );
+        assert!(
+            put.contains("Grant s3:PutObject on arn:aws:s3:::media/*"),
+            "{put}"
+        );
     }
 }
