@@ -235,3 +235,81 @@ fn docs_table_matches_the_fixtures() {
          LSPROBE_BLESS=1 cargo test --test cloud_answers docs_table"
     );
 }
+
+/// The oracle for the wrong-region rows: boto3 itself (the moto emulator's venv holds it), sent
+/// through the same stand-in, uploads after following the answer and gets its presigned URL
+/// refused, which is what lsprobe reports (`permissions.*` warn, `presign.get` fails).
+#[test]
+fn boto3_follows_the_wrong_region_answers_and_its_presigned_url_fails() {
+    for (name, refused) in [
+        ("s3-wrong-region-400", "presigned: 400"),
+        ("s3-wrong-region-301", "presigned: 301"),
+    ] {
+        boto3_oracle(name, refused);
+    }
+}
+
+fn boto3_oracle(name: &str, refused: &str) {
+    let fixture = Fixture::load(name);
+    let Some(env) = support::env_file(Kind::S3, S3User::Full) else {
+        return;
+    };
+    let emu = support::emulators().expect("started above");
+    let venv = std::fs::read_dir(emu.layout().cache_dir.join("venv"))
+        .expect("the emulators' venvs")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("moto-"))
+        })
+        .expect("moto's venv (boto3 comes with it)");
+    let text = std::fs::read_to_string(&env).unwrap();
+    let var = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} in {}", env.display()))
+            .trim_matches('"')
+            .to_string()
+    };
+    let endpoint = var("STORAGE_AWS_ENDPOINT_URL");
+    let upstream = socket_of(&endpoint);
+    let stand_in = StandIn::start(upstream, fixture.answer.clone());
+    let script = r#"
+import sys, urllib.request, urllib.error, uuid
+import boto3
+from botocore.config import Config
+endpoint, bucket, key_id, secret = sys.argv[1:5]
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+    aws_access_key_id=key_id, aws_secret_access_key=secret,
+    config=Config(signature_version="s3v4", retries={"max_attempts": 1}))
+key = "lsprobe-oracle/%s.bin" % uuid.uuid4()
+s3.put_object(Bucket=bucket, Key=key, Body=b"region")
+print("put: ok")
+url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=300)
+try:
+    urllib.request.urlopen(url)
+    print("presigned: ok")
+except urllib.error.HTTPError as e:
+    print("presigned: %d %s" % (e.code, e.read().decode()))
+s3.delete_object(Bucket=bucket, Key=key)
+print("delete: ok")
+"#;
+    let out = std::process::Command::new(venv.join("bin/python"))
+        .env_clear()
+        .args(["-c", script])
+        .arg(format!("http://{}", stand_in.addr))
+        .args([
+            var("STORAGE_AWS_BUCKET_NAME"),
+            var("STORAGE_AWS_ACCESS_KEY_ID"),
+            var("STORAGE_AWS_SECRET_ACCESS_KEY"),
+        ])
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{name}: {stdout}\n{stderr}");
+    assert!(stdout.contains("put: ok"), "{name}: {stdout}");
+    assert!(stdout.contains(refused), "{name}: {stdout}");
+    assert!(stdout.contains("delete: ok"), "{name}: {stdout}");
+}
