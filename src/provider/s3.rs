@@ -52,14 +52,14 @@ impl S3 {
         }
         .with_bucket_name(bucket)
         .with_region(&region);
-        let endpoint_bucket_url = target.endpoint.as_ref().map(|endpoint| {
+        let mut endpoint_bucket_url = None;
+        if let Some(endpoint) = &target.endpoint {
             let base = endpoint.value.as_str().trim_end_matches('/');
             builder = builder
-                .clone()
                 .with_endpoint(base)
                 .with_allow_http(endpoint.value.scheme() == "http");
-            format!("{base}/{}", keys::component(bucket))
-        });
+            endpoint_bucket_url = Some(format!("{base}/{}", keys::component(bucket)));
+        }
         let scheme = if settings.use_ssl.value {
             "https"
         } else {
