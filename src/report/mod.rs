@@ -1,12 +1,14 @@
 //! The run report: [`RunReport`] is one serde struct that *is* the JSON format of design.md
 //! (schema: `reports/report.schema.json`), and each exporter turns it into one file format
 //! behind the [`Exporter`] trait.
+pub mod digest;
 pub mod json;
 pub mod junit;
 pub mod load;
 pub mod redact;
 pub mod target;
 pub mod text;
+pub mod units;
 pub mod writer;
 
 #[cfg(test)]
