@@ -1,10 +1,12 @@
 //! The run report: [`RunReport`] is one serde struct that *is* the JSON format of design.md
 //! (schema: `reports/report.schema.json`), and each exporter turns it into one file format
 //! behind the [`Exporter`] trait.
+pub mod command;
 pub mod digest;
 pub mod json;
 pub mod junit;
 pub mod load;
+pub mod markdown;
 pub mod redact;
 pub mod target;
 pub mod text;
@@ -216,6 +218,7 @@ pub fn exporter(format: ReportFormat) -> Box<dyn Exporter> {
         ReportFormat::Text => Box::new(text::TextExporter { colour: false }),
         ReportFormat::Json => Box::new(json::JsonExporter),
         ReportFormat::Junit => Box::new(junit::JunitExporter),
+        ReportFormat::Markdown => Box::new(markdown::MarkdownExporter),
     }
 }
 
