@@ -1,8 +1,8 @@
-//! The browser is the oracle for `cors.actual_get` and `cors.preflight.PUT`: headless Chromium
+//! The browser is the oracle for `cors.actual_get`, `cors.preflight.PUT` and `.POST`: headless Chromium
 //! loads a page from a Label Studio origin (`ls.test` on 127.0.0.1, over http and https) that
 //! uses presigned URLs as the labeling UI does (media GET with `Range`, `<img crossorigin>`,
 //! `<audio crossorigin>`) and as a direct uploader does (PUT of an ArrayBuffer, PUT of a typed
-//! Blob), for a matrix of bucket CORS rules on s3rver and Azurite and an https origin with an
+//! Blob, multipart form POST), for a matrix of bucket CORS rules on s3rver and Azurite and an https origin with an
 //! http bucket. lsprobe checks the same bucket from the same origin; the test asserts both
 //! agree and prints the agreement table.
 mod support;
@@ -36,13 +36,17 @@ struct Row {
     setup: String,
     browser_media: String,
     browser_upload: String,
+    browser_post: String,
     lsprobe_media: String,
     lsprobe_upload: String,
+    lsprobe_post: String,
 }
 
 impl Row {
     fn agrees(&self) -> bool {
-        self.browser_media == self.lsprobe_media && self.browser_upload == self.lsprobe_upload
+        self.browser_media == self.lsprobe_media
+            && self.browser_upload == self.lsprobe_upload
+            && self.browser_post == self.lsprobe_post
     }
 }
 
@@ -103,7 +107,8 @@ fn cases(setup: &Setup, writer: &Path, prefix: &str) -> Vec<Case> {
             ("audio", get),
             ("img", png),
             ("put", put.clone()),
-            ("put_typed", put),
+            ("put_typed", put.clone()),
+            ("post", put),
         ]
         .into_iter()
         .map(|(kind, url)| Case {
@@ -146,6 +151,28 @@ fn browser_outcome(results: &serde_json::Value, prefix: &str) -> (String, String
     (media, upload.to_string())
 }
 
+/// The browser's multipart form POST: CORS let it through when the page could read an answer.
+fn browser_post(results: &serde_json::Value, prefix: &str) -> String {
+    let r = results[format!("{prefix}post")]
+        .as_str()
+        .unwrap_or("missing");
+    if r == "ok" || r.starts_with("answered") {
+        "allowed".into()
+    } else {
+        "blocked".into()
+    }
+}
+
+/// lsprobe's `cors.preflight.POST` in the same words.
+fn lsprobe_post(run: &CheckRun) -> String {
+    let c = run.check("cors.preflight.POST");
+    match c["status"].as_str().unwrap() {
+        "pass" | "warn" => "allowed".into(),
+        "fail" => "blocked".into(),
+        other => format!("{other}: {}", c["message"]),
+    }
+}
+
 /// lsprobe's verdicts mapped to the same words.
 fn lsprobe_outcome(run: &CheckRun, origin: &str) -> (String, String) {
     let media = run.check("cors.actual_get");
@@ -169,7 +196,7 @@ fn suite_file(dir: &Path) -> PathBuf {
     let path = dir.join("browser.toml");
     std::fs::write(
         &path,
-        "name = \"browser\"\n[[check]]\nid = \"cors.preflight.PUT\"\n[[check]]\nid = \"cors.actual_get\"\n",
+        "name = \"browser\"\n[[check]]\nid = \"cors.preflight.PUT\"\n[[check]]\nid = \"cors.preflight.POST\"\n[[check]]\nid = \"cors.actual_get\"\n",
     )
     .unwrap();
     path
@@ -209,8 +236,10 @@ fn judge(
                 setup: setup.name.clone(),
                 browser_media,
                 browser_upload,
+                browser_post: browser_post(&results, &format!("s{i}-")),
                 lsprobe_media,
                 lsprobe_upload,
+                lsprobe_post: lsprobe_post(&run),
             }
         })
         .collect();
@@ -276,18 +305,21 @@ fn env_file(emu: &Emulators, kind: Kind, dir: &Path) -> PathBuf {
 
 fn print_table(rows: &[Row]) {
     let mut out = String::from(
-        "\nbrowser (Chromium) vs lsprobe: media = cors.actual_get, upload = cors.preflight.PUT\n\
-         | setup | browser media | lsprobe media | browser upload | lsprobe upload | agree |\n\
-         |---|---|---|---|---|---|\n",
+        "\nbrowser (Chromium) vs lsprobe: media = cors.actual_get, PUT = cors.preflight.PUT, \
+         form POST = cors.preflight.POST\n\
+         | setup | browser media | lsprobe media | browser PUT | lsprobe PUT | browser form POST | lsprobe POST | agree |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.setup,
             r.browser_media,
             r.lsprobe_media,
             r.browser_upload,
             r.lsprobe_upload,
+            r.browser_post,
+            r.lsprobe_post,
             if r.agrees() { "yes" } else { "NO" }
         ));
     }
@@ -469,6 +501,10 @@ fn chromium_and_lsprobe_agree_on_cors_for_s3rver_and_azurite() {
         (
             "upload",
             rows.iter().map(|r| r.browser_upload.as_str()).collect(),
+        ),
+        (
+            "post",
+            rows.iter().map(|r| r.browser_post.as_str()).collect(),
         ),
     ] {
         assert!(values.contains(&"blocked"), "{what}: {values:?}");

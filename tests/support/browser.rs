@@ -217,7 +217,7 @@ pub struct Case {
     pub id: String,
     /// `range` (fetch with `Range`, as audio players and wavesurfer do), `img` and `audio`
     /// (`crossorigin="anonymous"`), `put` (fetch PUT with an ArrayBuffer), `put_typed` (fetch
-    /// PUT of a Blob with a type).
+    /// PUT of a Blob with a type), `post` (fetch POST of a multipart form: no preflight).
     pub kind: &'static str,
     /// The presigned URL.
     pub url: String,
@@ -258,6 +258,15 @@ async function put(c, typed) {{
     return r.ok ? "ok" : "answered " + r.status;
   }} catch (e) {{ return "blocked: " + e.message; }}
 }}
+async function post(c) {{
+  const form = new FormData();
+  form.append("key", "upload.bin");
+  form.append("file", new Blob([new Uint8Array(16)], {{ type: "application/octet-stream" }}), "upload.bin");
+  try {{
+    const r = await fetch(c.url, {{ method: "POST", body: form }});
+    return r.ok ? "ok" : "answered " + r.status;
+  }} catch (e) {{ return "blocked: " + e.message; }}
+}}
 function run(c) {{
   switch (c.kind) {{
     case "range": return range(c);
@@ -265,6 +274,7 @@ function run(c) {{
     case "audio": return element(c, "audio", "loadedmetadata");
     case "put": return put(c, false);
     case "put_typed": return put(c, true);
+    case "post": return post(c);
   }}
   return Promise.resolve("unknown kind " + c.kind);
 }}
