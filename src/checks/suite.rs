@@ -298,10 +298,11 @@ impl Suite {
 
     /// Reads and parses a suite file.
     pub fn load_file(path: &Path) -> Result<Suite, SuiteError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SuiteError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::config::limits::read_text(path, crate::config::limits::MAX_CONFIG_BYTES)
+            .map_err(|source| SuiteError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Suite::parse(&text, &path.display().to_string())
     }
 

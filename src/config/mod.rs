@@ -3,7 +3,9 @@
 pub mod credentials;
 pub mod env_list;
 pub mod environment;
+pub mod header_value;
 pub mod helm;
+pub mod limits;
 pub mod parse;
 pub mod resolve;
 pub mod secret;
