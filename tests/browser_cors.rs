@@ -1,8 +1,8 @@
-//! The browser is the oracle for `cors.actual_get`, `cors.preflight.PUT` and `.POST`: headless Chromium
+//! The browser is the oracle for `cors.actual_get` and `cors.preflight.PUT`, `.POST`, `.HEAD`: headless Chromium
 //! loads a page from a Label Studio origin (`ls.test` on 127.0.0.1, over http and https) that
 //! uses presigned URLs as the labeling UI does (media GET with `Range`, `<img crossorigin>`,
 //! `<audio crossorigin>`) and as a direct uploader does (PUT of an ArrayBuffer, PUT of a typed
-//! Blob, multipart form POST), for a matrix of bucket CORS rules on s3rver and Azurite and an https origin with an
+//! Blob, multipart form POST, HEAD), for a matrix of bucket CORS rules on s3rver and Azurite and an https origin with an
 //! http bucket. lsprobe checks the same bucket from the same origin; the test asserts both
 //! agree and prints the agreement table.
 mod support;
@@ -37,9 +37,11 @@ struct Row {
     browser_media: String,
     browser_upload: String,
     browser_post: String,
+    browser_head: String,
     lsprobe_media: String,
     lsprobe_upload: String,
     lsprobe_post: String,
+    lsprobe_head: String,
 }
 
 impl Row {
@@ -47,6 +49,7 @@ impl Row {
         self.browser_media == self.lsprobe_media
             && self.browser_upload == self.lsprobe_upload
             && self.browser_post == self.lsprobe_post
+            && self.browser_head == self.lsprobe_head
     }
 }
 
@@ -104,6 +107,7 @@ fn cases(setup: &Setup, writer: &Path, prefix: &str) -> Vec<Case> {
         let put = url(Method::PUT, PUT_KEY).await;
         [
             ("range", get.clone()),
+            ("head", get.clone()),
             ("audio", get),
             ("img", png),
             ("put", put.clone()),
@@ -151,9 +155,10 @@ fn browser_outcome(results: &serde_json::Value, prefix: &str) -> (String, String
     (media, upload.to_string())
 }
 
-/// The browser's multipart form POST: CORS let it through when the page could read an answer.
-fn browser_post(results: &serde_json::Value, prefix: &str) -> String {
-    let r = results[format!("{prefix}post")]
+/// A request that sends no preflight (a multipart form POST, a HEAD): CORS let it through when
+/// the page could read an answer, whatever its status.
+fn browser_simple(results: &serde_json::Value, prefix: &str, kind: &str) -> String {
+    let r = results[format!("{prefix}{kind}")]
         .as_str()
         .unwrap_or("missing");
     if r == "ok" || r.starts_with("answered") {
@@ -163,9 +168,9 @@ fn browser_post(results: &serde_json::Value, prefix: &str) -> String {
     }
 }
 
-/// lsprobe's `cors.preflight.POST` in the same words.
-fn lsprobe_post(run: &CheckRun) -> String {
-    let c = run.check("cors.preflight.POST");
+/// lsprobe's `cors.preflight.<method>` in the same words.
+fn lsprobe_simple(run: &CheckRun, method: &str) -> String {
+    let c = run.check(&format!("cors.preflight.{method}"));
     match c["status"].as_str().unwrap() {
         "pass" | "warn" => "allowed".into(),
         "fail" => "blocked".into(),
@@ -196,7 +201,7 @@ fn suite_file(dir: &Path) -> PathBuf {
     let path = dir.join("browser.toml");
     std::fs::write(
         &path,
-        "name = \"browser\"\n[[check]]\nid = \"cors.preflight.PUT\"\n[[check]]\nid = \"cors.preflight.POST\"\n[[check]]\nid = \"cors.actual_get\"\n",
+        "name = \"browser\"\n[[check]]\nid = \"cors.preflight.PUT\"\n[[check]]\nid = \"cors.preflight.POST\"\n[[check]]\nid = \"cors.preflight.HEAD\"\n[[check]]\nid = \"cors.actual_get\"\n",
     )
     .unwrap();
     path
@@ -236,10 +241,12 @@ fn judge(
                 setup: setup.name.clone(),
                 browser_media,
                 browser_upload,
-                browser_post: browser_post(&results, &format!("s{i}-")),
+                browser_post: browser_simple(&results, &format!("s{i}-"), "post"),
+                browser_head: browser_simple(&results, &format!("s{i}-"), "head"),
                 lsprobe_media,
                 lsprobe_upload,
-                lsprobe_post: lsprobe_post(&run),
+                lsprobe_post: lsprobe_simple(&run, "POST"),
+                lsprobe_head: lsprobe_simple(&run, "HEAD"),
             }
         })
         .collect();
@@ -306,13 +313,13 @@ fn env_file(emu: &Emulators, kind: Kind, dir: &Path) -> PathBuf {
 fn print_table(rows: &[Row]) {
     let mut out = String::from(
         "\nbrowser (Chromium) vs lsprobe: media = cors.actual_get, PUT = cors.preflight.PUT, \
-         form POST = cors.preflight.POST\n\
-         | setup | browser media | lsprobe media | browser PUT | lsprobe PUT | browser form POST | lsprobe POST | agree |\n\
-         |---|---|---|---|---|---|---|---|\n",
+         form POST = cors.preflight.POST, HEAD = cors.preflight.HEAD\n\
+         | setup | browser media | lsprobe media | browser PUT | lsprobe PUT | browser form POST | lsprobe POST | browser HEAD | lsprobe HEAD | agree |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.setup,
             r.browser_media,
             r.lsprobe_media,
@@ -320,6 +327,8 @@ fn print_table(rows: &[Row]) {
             r.lsprobe_upload,
             r.browser_post,
             r.lsprobe_post,
+            r.browser_head,
+            r.lsprobe_head,
             if r.agrees() { "yes" } else { "NO" }
         ));
     }
@@ -505,6 +514,10 @@ fn chromium_and_lsprobe_agree_on_cors_for_s3rver_and_azurite() {
         (
             "post",
             rows.iter().map(|r| r.browser_post.as_str()).collect(),
+        ),
+        (
+            "head",
+            rows.iter().map(|r| r.browser_head.as_str()).collect(),
         ),
     ] {
         assert!(values.contains(&"blocked"), "{what}: {values:?}");

@@ -220,7 +220,7 @@ pub struct Case {
     pub id: String,
     /// `range` (fetch with `Range`, as audio players and wavesurfer do), `img` and `audio`
     /// (`crossorigin="anonymous"`), `put` (fetch PUT with an ArrayBuffer), `put_typed` (fetch
-    /// PUT of a Blob with a type), `post` (fetch POST of a multipart form: no preflight).
+    /// PUT of a Blob with a type), `post` (fetch POST of a multipart form: no preflight), `head` (fetch HEAD: no preflight).
     pub kind: &'static str,
     /// The presigned URL.
     pub url: String,
@@ -270,6 +270,12 @@ async function post(c) {{
     return r.ok ? "ok" : "answered " + r.status;
   }} catch (e) {{ return "blocked: " + e.message; }}
 }}
+async function head(c) {{
+  try {{
+    const r = await fetch(c.url, {{ method: "HEAD" }});
+    return r.ok ? "ok" : "answered " + r.status;
+  }} catch (e) {{ return "blocked: " + e.message; }}
+}}
 function run(c) {{
   switch (c.kind) {{
     case "range": return range(c);
@@ -278,6 +284,7 @@ function run(c) {{
     case "put": return put(c, false);
     case "put_typed": return put(c, true);
     case "post": return post(c);
+    case "head": return head(c);
   }}
   return Promise.resolve("unknown kind " + c.kind);
 }}
