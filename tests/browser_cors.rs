@@ -1,10 +1,10 @@
-//! The browser is the oracle for `cors.actual_get` and `cors.preflight.PUT`, `.POST`, `.HEAD`: headless Chromium
-//! loads a page from a Label Studio origin (`ls.test` on 127.0.0.1, over http and https) that
-//! uses presigned URLs as the labeling UI does (media GET with `Range`, `<img crossorigin>`,
-//! `<audio crossorigin>`) and as a direct uploader does (PUT of an ArrayBuffer, PUT of a typed
-//! Blob, multipart form POST, HEAD), for a matrix of bucket CORS rules on s3rver and Azurite and an https origin with an
-//! http bucket. lsprobe checks the same bucket from the same origin; the test asserts both
-//! agree and prints the agreement table.
+//! The browser is the oracle for `cors.actual_get` and `cors.preflight.PUT`, `.POST`, `.HEAD`:
+//! headless Chromium loads a page from a Label Studio origin (`ls.test` on 127.0.0.1, over http
+//! and https) that uses presigned URLs as the labeling UI does (media GET with `Range`,
+//! `<img crossorigin>`, `<audio crossorigin>`) and as a direct uploader does (PUT of an
+//! ArrayBuffer, PUT of a typed Blob, multipart form POST, HEAD), for a matrix of bucket CORS
+//! rules on s3rver and Azurite and an https origin with an http bucket. lsprobe checks the same
+//! bucket from the same origin; the test asserts both agree and prints the agreement table.
 mod support;
 
 use std::path::{Path, PathBuf};
