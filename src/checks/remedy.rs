@@ -67,10 +67,8 @@ pub fn for_failure(target: &Target, action: Action, failure: &Failure) -> String
             }
             fix
         }
-        Failure::Throttled { .. } => {
-            "The service asked to slow down; run again later, or spread load over more prefixes."
-                .to_string()
-        }
+        Failure::Throttled { .. } => super::remedy_cause::throttled(target),
+        Failure::Diagnosed { cause, .. } => super::remedy_cause::for_cause(target, action, cause),
         Failure::Unexpected { status, .. } if *status >= 500 => "The storage server failed \
              (a 5xx answer): that is an error of the server, not a missing permission or a wrong \
              setting. Look at the server's logs and run again once it answers; if it is an \
