@@ -426,7 +426,7 @@ fn chromium_and_lsprobe_agree_on_cors_for_s3rver_and_azurite() {
         (
             Setup {
                 name: format!("s3rver: guide rule, https page, bucket http://{BUCKET_HOST}"),
-                env: by_name,
+                env: by_name.clone(),
                 https: true,
                 azure: false,
             },
@@ -443,6 +443,34 @@ fn chromium_and_lsprobe_agree_on_cors_for_s3rver_and_azurite() {
         ),
     ];
     rows.extend(judge(&chromium, &pages, &https_setups, &suite, "s3-https", &[]).0);
+    // lsprobe says why, and the fix (without a request: the name does not resolve for it).
+    let run = check(
+        &by_name,
+        &[
+            "--suite",
+            suite.to_str().unwrap(),
+            "--origin",
+            &pages.origin(true),
+        ],
+    );
+    for id in [
+        "cors.actual_get",
+        "cors.preflight.PUT",
+        "cors.preflight.POST",
+    ] {
+        let c = run.check(id);
+        assert!(
+            c["message"].as_str().unwrap().contains("mixed content"),
+            "{c}"
+        );
+        assert!(
+            c["remediation"]
+                .as_str()
+                .unwrap()
+                .contains("Serve the bucket over https"),
+            "{c}"
+        );
+    }
 
     // Azurite: its CORS rules are account-wide, so one page per rule.
     let azure_env = env_file(&emu, Kind::Azure, dir.path());
