@@ -24,6 +24,7 @@ use crate::checks::command::{
 };
 use crate::checks::{CheckResult, Status};
 use crate::cli::LoadArgs;
+use crate::config::header_value;
 use crate::config::parse::shorten;
 use crate::config::{
     AzureCredentials, Provider, ProviderSettings, S3Credentials, Secret, Target, TlsVerify,
@@ -280,6 +281,17 @@ pub async fn lean_requests(target: &Target) -> Result<LeanRequests, RunError> {
                                  credentials: {e}"
                             ))
                         })?;
+                    for (what, value) in [
+                        ("access key id", Some(&c.key_id)),
+                        ("session token", c.token.as_ref()),
+                    ] {
+                        if let Some(why) = value.and_then(|v| header_value::problem(v)) {
+                            return Err(bad(format!(
+                                "the {what} the AWS default chain gave {why}; fix the \
+                                 AWS_* variables or the credentials file it came from"
+                            )));
+                        }
+                    }
                     (
                         Secret::new(c.key_id.clone()),
                         Secret::new(c.secret_key.clone()),
