@@ -391,8 +391,9 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
                     Ok(sku) => Some(sku),
                     Err(e) => {
                         progress.println(&format!(
-                            "note: the Azure account SKU is unknown ({e}); the verdict goes by \
-                             the figures alone"
+                            "note: the Azure account SKU is unknown ({}); the verdict goes by \
+                             the figures alone",
+                            crate::report::redact::text(&e)
                         ));
                         None
                     }
