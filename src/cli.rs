@@ -46,6 +46,15 @@ pub enum ReportCommand {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Merge the load reports of N copies of one run (e.g. run in parallel) into one.
+    Merge {
+        /// JSON load reports of the same plan and target.
+        #[arg(required = true, num_args = 2.., value_name = "REPORT.json")]
+        reports: Vec<PathBuf>,
+        /// The merged JSON report.
+        #[arg(short, long, value_name = "MERGED.json")]
+        output: PathBuf,
+    },
 }
 
 /// `lsprobe config ...`

@@ -124,3 +124,176 @@ fn a_file_that_is_not_a_report_is_bad_input_naming_it() {
         text(&out.stderr)
     );
 }
+
+/// The latency histogram `field` of `op` in a JSON report, decoded with hdrhistogram itself.
+fn histogram(report: &serde_json::Value, op: &str, field: &str) -> hdrhistogram::Histogram<u64> {
+    use base64::Engine as _;
+    let encoded = report["load"]["ops"][op][field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{op}.{field} in {}", report["load"]));
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut std::io::Cursor::new(bytes))
+        .unwrap()
+}
+
+/// Every (value, count) a histogram recorded.
+fn recorded(h: &hdrhistogram::Histogram<u64>) -> Vec<(u64, u64)> {
+    h.iter_recorded()
+        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+        .collect()
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn merge_of_three_parallel_runs_equals_one_histogram_of_all_their_samples() {
+    let Some(env) = s3_env() else { return };
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    // Three copies at once, as an Indexed Job would run them.
+    let children: Vec<_> = dirs
+        .iter()
+        .map(|d| {
+            let mut args = vec![
+                "load",
+                "--duration",
+                "3s",
+                "--warmup",
+                "0s",
+                "--concurrency",
+                "2",
+                "--objects",
+                "4",
+                "--sizes",
+                "4KiB",
+                "--mix",
+                "get=80,put=20",
+                "--format",
+                "json",
+                "--report-dir",
+            ];
+            args.push(d.path().to_str().unwrap());
+            args.push("--env-file");
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("lsprobe"))
+                .env_clear()
+                .args(&args)
+                .arg(&env)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let paths: Vec<PathBuf> = dirs.iter().map(|d| d.path().join("report.json")).collect();
+    let copies: Vec<serde_json::Value> = paths.iter().map(|p| read_json(p)).collect();
+
+    let merged_path = dirs[0].path().join("merged.json");
+    let path_refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let out = lsprobe(
+        &["report", "merge", "-o", merged_path.to_str().unwrap()],
+        &path_refs,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let merged = read_json(&merged_path);
+    support::check::validate_schema(&merged);
+
+    for op in ["get", "put"] {
+        for field in ["histogram", "ttfb_histogram"] {
+            if op == "put" && field == "ttfb_histogram" {
+                continue;
+            }
+            // One histogram built from every copy's samples.
+            let mut all = histogram(&copies[0], op, field);
+            for copy in &copies[1..] {
+                all.add(histogram(copy, op, field)).unwrap();
+            }
+            let got = histogram(&merged, op, field);
+            assert_eq!(recorded(&got), recorded(&all), "{op} {field}");
+            assert!(!got.is_empty(), "{op} {field}");
+        }
+        let all = {
+            let mut h = histogram(&copies[0], op, "histogram");
+            for copy in &copies[1..] {
+                h.add(histogram(copy, op, "histogram")).unwrap();
+            }
+            h
+        };
+        let stats = &merged["load"]["ops"][op];
+        assert_eq!(
+            stats["latency_ms"]["p99"].as_f64().unwrap(),
+            all.value_at_quantile(0.99) as f64 / 1000.0,
+            "{op}"
+        );
+        let sum = |field: &str| -> u64 {
+            copies
+                .iter()
+                .map(|c| c["load"]["ops"][op][field].as_u64().unwrap())
+                .sum()
+        };
+        assert_eq!(stats["count"].as_u64().unwrap(), sum("count"), "{op}");
+        assert_eq!(stats["errors"].as_u64().unwrap(), sum("errors"), "{op}");
+        assert!(stats["ops_per_s"].as_f64().unwrap() > 0.0, "{op}");
+    }
+    // The timelines hold every request they held before, aligned on one clock.
+    let timeline_total = |r: &serde_json::Value| -> u64 {
+        r["load"]["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["count"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(
+        timeline_total(&merged),
+        copies.iter().map(timeline_total).sum::<u64>()
+    );
+    // The verdict is judged again, and says which files it merged.
+    let verdict = merged["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "load.verdict")
+        .unwrap();
+    assert_eq!(verdict["status"], "pass", "{verdict}");
+    assert_eq!(
+        verdict["evidence"]["merged_from"].as_array().unwrap().len(),
+        3
+    );
+    assert_eq!(merged["load"]["concurrency"], 6);
+    assert_eq!(merged["load"]["verdict"]["slow"], false);
+
+    // A copy of another target or another plan is refused, naming the file.
+    for (name, edit) in [
+        ("other-bucket.json", "/target/bucket"),
+        ("other-plan.json", "/load/plan/objects"),
+    ] {
+        let mut changed = copies[2].clone();
+        let field = changed.pointer_mut(edit).unwrap();
+        *field = match field {
+            serde_json::Value::String(_) => "another-bucket".into(),
+            _ => 99.into(),
+        };
+        let path = dirs[2].path().join(name);
+        std::fs::write(&path, serde_json::to_vec(&changed).unwrap()).unwrap();
+        let out = lsprobe(
+            &[
+                "report",
+                "merge",
+                "-o",
+                dirs[2].path().join("x.json").to_str().unwrap(),
+            ],
+            &[&paths[0], &path],
+        );
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(text(&out.stderr).contains(name), "{}", text(&out.stderr));
+        assert!(!dirs[2].path().join("x.json").exists());
+    }
+}

@@ -2,7 +2,9 @@
 //! report is the one source; nothing here talks to a bucket.
 use std::path::{Path, PathBuf};
 
-use super::{RunReport, SCHEMA_VERSION, markdown};
+use super::json::JsonExporter;
+use super::text::TextExporter;
+use super::{Exporter, RunReport, SCHEMA_VERSION, markdown, merge};
 use crate::cli::ReportCommand;
 use crate::{Exit, RunError};
 
@@ -13,6 +15,16 @@ pub fn run(command: &ReportCommand) -> Result<Exit, RunError> {
             let reports = read_all(reports)?;
             emit(output.as_deref(), &markdown::render_many(&reports))?;
             Ok(Exit::Passed)
+        }
+        ReportCommand::Merge { reports, output } => {
+            let named = reports
+                .iter()
+                .map(|p| Ok((p.display().to_string(), read(p)?)))
+                .collect::<Result<Vec<_>, RunError>>()?;
+            let merged = merge::merge(&named).map_err(|e| RunError::BadInput(e.to_string()))?;
+            emit(Some(output), &JsonExporter.render(&merged))?;
+            emit(None, &TextExporter::for_terminal().render(&merged))?;
+            Ok(merged.exit(false))
         }
     }
 }
@@ -76,8 +88,7 @@ fn emit(output: Option<&Path>, bytes: &[u8]) -> Result<(), RunError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::json::JsonExporter;
-    use crate::report::{Exporter, sample};
+    use crate::report::sample;
 
     #[test]
     fn reads_back_what_a_run_wrote() {

@@ -7,6 +7,7 @@ pub mod json;
 pub mod junit;
 pub mod load;
 pub mod markdown;
+pub mod merge;
 pub mod redact;
 pub mod target;
 pub mod text;
@@ -22,7 +23,10 @@ use crate::checks::{CheckResult, Status};
 use crate::cli::ReportFormat;
 use crate::exit::Exit;
 
-pub use load::{ErrorCounts, LatencyMs, LoadMode, LoadReport, OpStats, TimelinePoint, Verdict};
+pub use load::{
+    ErrorCounts, LatencyMs, LoadMode, LoadReport, OpStats, PlanSummary, TimelinePoint, Verdict,
+    VerdictBasis,
+};
 pub use target::TargetSummary;
 pub use writer::{ReportError, ReportWriter};
 
