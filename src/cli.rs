@@ -55,6 +55,22 @@ pub enum ReportCommand {
         #[arg(short, long, value_name = "MERGED.json")]
         output: PathBuf,
     },
+    /// Compare two load reports per operation; exit 1 on a regression beyond the threshold.
+    Compare {
+        /// The baseline JSON load report.
+        #[arg(value_name = "BASE.json")]
+        base: PathBuf,
+        /// The JSON load report to judge against it.
+        #[arg(value_name = "NEW.json")]
+        new: PathBuf,
+        /// The largest change for the worse tolerated, in percent (p50/p99 up, time per
+        /// request up), when it is also beyond run-to-run noise.
+        #[arg(long, value_name = "PERCENT", default_value_t = 10.0)]
+        max_regression: f64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
+    },
 }
 
 /// `lsprobe config ...`

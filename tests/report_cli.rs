@@ -1,5 +1,7 @@
 //! `lsprobe report ...` and `--format markdown` as a user runs them, on reports of real runs
 //! against the emulators: what a CI job summary shows, merged parallel runs, and comparisons.
+#[path = "support/delay_proxy.rs"]
+mod delay_proxy;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -296,4 +298,150 @@ fn merge_of_three_parallel_runs_equals_one_histogram_of_all_their_samples() {
         assert!(text(&out.stderr).contains(name), "{}", text(&out.stderr));
         assert!(!dirs[2].path().join("x.json").exists());
     }
+}
+
+/// `lsprobe report compare --format json BASE NEW --max-regression P`: exit code and decisions.
+fn compare(base: &Path, new: &Path, max_regression: &str) -> (i32, serde_json::Value) {
+    let out = lsprobe(
+        &[
+            "report",
+            "compare",
+            "--format",
+            "json",
+            "--max-regression",
+            max_regression,
+        ],
+        &[base, new],
+    );
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)));
+    (out.status.code().unwrap_or(-1), json)
+}
+
+fn regressions(comparison: &serde_json::Value) -> Vec<String> {
+    comparison["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|o| {
+            o["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["regression"] == true)
+                .map(|c| {
+                    format!(
+                        "{} {}",
+                        o["op"].as_str().unwrap(),
+                        c["metric"].as_str().unwrap()
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_flags_fifty_injected_ms_and_not_a_rerun() {
+    use delay_proxy::{DelayProxy, DelaySpec};
+    let Some(env) = support::env_file(Kind::S3Iam, S3User::Full) else {
+        return;
+    };
+    let emu = support::emulators().unwrap();
+    let upstream: std::net::SocketAddr = format!("127.0.0.1:{}", emu.port(Kind::S3Iam).unwrap())
+        .parse()
+        .unwrap();
+    // The same proxy in every run, so only the injected delay differs.
+    let mut reports = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, delay) in [("base", 0), ("rerun", 0), ("delayed", 50)] {
+        let proxy = DelayProxy::start(
+            upstream,
+            DelaySpec {
+                delay: Duration::from_millis(delay),
+                ..Default::default()
+            },
+        )
+        .await;
+        let endpoint = format!("http://{}", proxy.addr);
+        let report_dir = dir.path().join(name);
+        let env = env.clone();
+        let out = tokio::task::spawn_blocking({
+            let report_dir = report_dir.clone();
+            move || {
+                let dir = report_dir.to_str().unwrap();
+                lsprobe(
+                    &[
+                        "load",
+                        "--endpoint",
+                        &endpoint,
+                        "--mix",
+                        "get=1",
+                        "--sizes",
+                        "4KiB",
+                        "--requests",
+                        "80",
+                        "--concurrency",
+                        "2",
+                        "--objects",
+                        "4",
+                        "--warmup",
+                        "0s",
+                        "--format",
+                        "json",
+                        "--report-dir",
+                        dir,
+                        "--env-file",
+                    ],
+                    &[&env],
+                )
+            }
+        })
+        .await
+        .unwrap();
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{name}: {}",
+            text(&out.stderr)
+        );
+        reports.push(report_dir.join("report.json"));
+    }
+    // A threshold (twice as slow) far above what a busy machine swings between two runs (a few
+    // percent here), far below 50 ms added to a loopback GET of ~10 ms: the decisions, not the
+    // machine's speed, are under test.
+    let (code, rerun) = compare(&reports[0], &reports[1], "100");
+    assert_eq!(regressions(&rerun), Vec::<String>::new(), "{rerun:#}");
+    assert_eq!(code, 0, "{rerun:#}");
+
+    let (code, delayed) = compare(&reports[0], &reports[2], "100");
+    let found = regressions(&delayed);
+    assert!(found.contains(&"get p50".to_string()), "{delayed:#}");
+    assert!(found.contains(&"get throughput".to_string()), "{delayed:#}");
+    assert_eq!(code, 1, "{delayed:#}");
+    let p50 = &delayed["ops"][0]["changes"][1];
+    assert_eq!(p50["metric"], "p50");
+    assert_eq!(p50["beyond_noise"], true);
+    assert!(p50["new"].as_f64().unwrap() >= 50.0, "{p50}");
+
+    // The text says the same for people.
+    let out = lsprobe(&["report", "compare"], &[&reports[0], &reports[2]]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stdout);
+    assert!(said.contains("REGRESSION"), "{said}");
+    assert!(
+        said.contains("noise: p50/p99 by 95% order-statistic intervals"),
+        "{said}"
+    );
+
+    // A bad threshold or a report without load figures is bad input, named.
+    let out = lsprobe(
+        &["report", "compare", "--max-regression=-5"],
+        &[&reports[0], &reports[1]],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--max-regression"),
+        "{}",
+        text(&out.stderr)
+    );
 }

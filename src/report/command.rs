@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use super::json::JsonExporter;
 use super::text::TextExporter;
-use super::{Exporter, RunReport, SCHEMA_VERSION, markdown, merge};
-use crate::cli::ReportCommand;
+use super::{Exporter, RunReport, SCHEMA_VERSION, compare, markdown, merge};
+use crate::cli::{ReportCommand, ShowFormat};
 use crate::{Exit, RunError};
 
 /// Runs one `lsprobe report` command.
@@ -25,6 +25,37 @@ pub fn run(command: &ReportCommand) -> Result<Exit, RunError> {
             emit(Some(output), &JsonExporter.render(&merged))?;
             emit(None, &TextExporter::for_terminal().render(&merged))?;
             Ok(merged.exit(false))
+        }
+        ReportCommand::Compare {
+            base,
+            new,
+            max_regression,
+            format,
+        } => {
+            if !max_regression.is_finite() || *max_regression < 0.0 {
+                return Err(RunError::BadInput(format!(
+                    "--max-regression {max_regression}: give a percentage of 0 or more, e.g. 10"
+                )));
+            }
+            let (a, b) = (read(base)?, read(new)?);
+            let (na, nb) = (base.display().to_string(), new.display().to_string());
+            let comparison = compare::compare((&na, &a), (&nb, &b), *max_regression)
+                .map_err(|e| RunError::BadInput(e.to_string()))?;
+            let bytes = match format {
+                ShowFormat::Text => compare::render_text(&comparison, &na, &nb).into_bytes(),
+                ShowFormat::Json => {
+                    let mut v = serde_json::to_vec_pretty(&comparison)
+                        .map_err(|e| RunError::Incomplete(e.into()))?;
+                    v.push(b'\n');
+                    v
+                }
+            };
+            emit(None, &bytes)?;
+            Ok(if comparison.regressions().is_empty() {
+                Exit::Passed
+            } else {
+                Exit::Failed
+            })
         }
     }
 }

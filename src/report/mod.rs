@@ -2,6 +2,7 @@
 //! (schema: `reports/report.schema.json`), and each exporter turns it into one file format
 //! behind the [`Exporter`] trait.
 pub mod command;
+pub mod compare;
 pub mod digest;
 pub mod json;
 pub mod junit;
