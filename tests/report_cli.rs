@@ -214,6 +214,7 @@ fn merge_of_three_parallel_runs_equals_one_histogram_of_all_their_samples() {
             }
             // One histogram built from every copy's samples.
             let mut all = histogram(&copies[0], op, field);
+            all.auto(true);
             for copy in &copies[1..] {
                 all.add(histogram(copy, op, field)).unwrap();
             }
@@ -223,6 +224,7 @@ fn merge_of_three_parallel_runs_equals_one_histogram_of_all_their_samples() {
         }
         let all = {
             let mut h = histogram(&copies[0], op, "histogram");
+            h.auto(true);
             for copy in &copies[1..] {
                 h.add(histogram(copy, op, "histogram")).unwrap();
             }
@@ -406,9 +408,9 @@ async fn compare_flags_fifty_injected_ms_and_not_a_rerun() {
         );
         reports.push(report_dir.join("report.json"));
     }
-    // A threshold (twice as slow) far above what a busy machine swings between two runs (a few
-    // percent here), far below 50 ms added to a loopback GET of ~10 ms: the decisions, not the
-    // machine's speed, are under test.
+    // A threshold (twice as slow) above what a busy machine swings between two runs (up to a
+    // third, seen with the other tests running), far below 50 ms added to a loopback GET of
+    // ~10 ms: the decisions, not the machine's speed, are under test.
     let (code, rerun) = compare(&reports[0], &reports[1], "100");
     assert_eq!(regressions(&rerun), Vec::<String>::new(), "{rerun:#}");
     assert_eq!(code, 0, "{rerun:#}");
@@ -422,6 +424,9 @@ async fn compare_flags_fifty_injected_ms_and_not_a_rerun() {
     assert_eq!(p50["metric"], "p50");
     assert_eq!(p50["beyond_noise"], true);
     assert!(p50["new"].as_f64().unwrap() >= 50.0, "{p50}");
+    // 80 requests leave too few beyond p99 to judge it.
+    let p99 = &delayed["ops"][0]["changes"][2];
+    assert_eq!(p99["beyond_noise"], serde_json::Value::Null, "{p99}");
 
     // The text says the same for people.
     let out = lsprobe(&["report", "compare"], &[&reports[0], &reports[2]]);

@@ -4,7 +4,9 @@
 //! How "beyond noise" is decided (95 % level, from what the reports carry):
 //! - **p50, p99**: a distribution-free confidence interval of the quantile from each run's
 //!   histogram (the order statistics at ranks `n·q ± 1.96·√(n·q·(1−q))`); the change is beyond
-//!   noise when the two intervals do not overlap;
+//!   noise when the two intervals do not overlap; a quantile with fewer than 10 samples
+//!   beyond it on either side (p99 of fewer than 1000 requests) is not judged ("too few
+//!   samples to tell"): so few tail samples move with any hiccup of the client machine;
 //! - **throughput**: the successful requests of each whole second of the timeline give a mean
 //!   and its standard error (with fewer than 3 whole seconds, the count is taken as Poisson:
 //!   standard error `√N / T`); beyond noise when the difference exceeds 1.96 standard errors
@@ -94,10 +96,15 @@ impl Comparison {
     }
 }
 
-/// The distribution-free 95 % interval of quantile `q` of `h`, in ms.
+/// Samples a run needs on each side of a quantile before its interval is trusted: below that,
+/// one hiccup of the client machine moves the tail more than any interval says.
+const MIN_TAIL_SAMPLES: f64 = 10.0;
+
+/// The distribution-free 95 % interval of quantile `q` of `h`, in ms; `None` with fewer than
+/// [`MIN_TAIL_SAMPLES`] samples beyond the quantile on either side.
 fn quantile_interval(h: &Histogram<u64>, q: f64) -> Option<(f64, f64)> {
     let n = h.len() as f64;
-    if n < 1.0 {
+    if n * q.min(1.0 - q) < MIN_TAIL_SAMPLES {
         return None;
     }
     let half = Z * (n * q * (1.0 - q)).sqrt();
@@ -400,6 +407,16 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.file, "b.json");
+    }
+
+    #[test]
+    fn a_tail_of_few_samples_is_not_judged() {
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        for v in 1..=500u64 {
+            h.record(v * 100).unwrap();
+        }
+        assert!(quantile_interval(&h, 0.5).is_some());
+        assert_eq!(quantile_interval(&h, 0.99), None);
     }
 
     #[test]
