@@ -46,6 +46,15 @@ pub enum ReportCommand {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// One self-contained HTML file of one or more reports, side by side, with plots.
+    Html {
+        /// JSON reports, shown side by side.
+        #[arg(required = true, value_name = "REPORT.json")]
+        reports: Vec<PathBuf>,
+        /// Write here instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Merge the load reports of N copies of one run (e.g. run in parallel) into one.
     Merge {
         /// JSON load reports of the same plan and target.
@@ -149,7 +158,7 @@ pub struct CheckArgs {
     /// Suite to run: a name under suites/ (smoke, full) or a path to a suite file.
     #[arg(long, default_value = "smoke")]
     pub suite: String,
-    /// Report formats to write (repeatable): text, json, junit, markdown.
+    /// Report formats to write (repeatable): text, json, junit, markdown, html.
     #[arg(long = "format", value_enum)]
     pub formats: Vec<ReportFormat>,
     /// Directory to write reports into, each as soon as its phase ends.
@@ -199,6 +208,8 @@ pub enum ReportFormat {
     Junit,
     /// A Markdown summary for CI job summaries ($GITHUB_STEP_SUMMARY, GitLab).
     Markdown,
+    /// One self-contained HTML file with plots.
+    Html,
 }
 
 /// Arguments of `lsprobe load`. Unset values come from the capacity suite's `[defaults]`.
@@ -258,7 +269,7 @@ pub struct LoadArgs {
     /// The storage class required (a profile of the suite, e.g. `ssd`, `hdd`).
     #[arg(long, value_name = "CLASS")]
     pub require: Option<String>,
-    /// Report formats to write (repeatable): text, json, junit, markdown.
+    /// Report formats to write (repeatable): text, json, junit, markdown, html.
     #[arg(long = "format", value_enum)]
     pub formats: Vec<ReportFormat>,
     /// Directory to write reports into.
@@ -281,7 +292,7 @@ pub struct DemoArgs {
     /// Directory for the reports (default reports/demo-<timestamp>).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
-    /// Report formats to write for each emulator (repeatable): text, json, junit, markdown;
+    /// Report formats to write for each emulator (repeatable): text, json, junit, markdown, html;
     /// none given writes every format.
     #[arg(long = "format", value_enum)]
     pub formats: Vec<ReportFormat>,

@@ -450,3 +450,119 @@ async fn compare_flags_fifty_injected_ms_and_not_a_rerun() {
         text(&out.stderr)
     );
 }
+
+/// Opens `file` in headless Chromium with every network request failing, and returns the DOM
+/// it rendered and what it logged (console messages included).
+fn open_offline(chromium: &Path, file: &Path) -> (String, String) {
+    let profile = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = assert_cmd::Command::new(chromium)
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+        ])
+        .arg(format!("--proxy-server=http://127.0.0.1:{closed}"))
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", file.display()))
+        .timeout(Duration::from_secs(180))
+        .output()
+        .unwrap();
+    (text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn html_of_a_load_run_and_a_check_opens_offline_with_every_plot() {
+    let Some(env) = s3_env() else { return };
+    let Some(chromium) = support::browser::chromium() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let load_dir = dir.path().join("load");
+    let out = load_into(&env, &load_dir, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let check_dir = dir.path().join("check");
+    let out = lsprobe(
+        &[
+            "check",
+            "--suite",
+            "full",
+            "--report-dir",
+            check_dir.to_str().unwrap(),
+            "--env-file",
+        ],
+        &[&env],
+    );
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // `--format html` wrote one; `report html` puts both side by side.
+    let html_path = load_dir.join("report.html");
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    let both = dir.path().join("both.html");
+    let out = lsprobe(
+        &["report", "html", "-o", both.to_str().unwrap()],
+        &[
+            &check_dir.join("report.json"),
+            &load_dir.join("report.json"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // Nothing is fetched at view time: no reference to any other resource.
+    for page in [&html, &std::fs::read_to_string(&both).unwrap()] {
+        for needle in ["src=", "href=\"http", "url(", "@import", "<script", "<link"] {
+            assert!(!page.contains(needle), "{needle} in the HTML");
+        }
+    }
+
+    for (file, reports) in [(&html_path, 1), (&both, 2)] {
+        let (dom, log) = open_offline(&chromium, file);
+        assert!(dom.contains("<h1>lsprobe: s3 bucket"), "{dom}\n{log}");
+        let console: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                l.contains("CONSOLE") || l.contains("Refused to") || l.contains("Failed to load")
+            })
+            .collect();
+        assert!(console.is_empty(), "{console:#?}");
+        let load = reports - 1;
+        for id in [
+            format!("plot-{load}-percentiles-get"),
+            format!("plot-{load}-percentiles-put"),
+            format!("plot-{load}-throughput"),
+            format!("plot-{load}-latency"),
+        ] {
+            let at = dom
+                .find(&format!("id=\"{id}\""))
+                .unwrap_or_else(|| panic!("no {id} in {file:?}"));
+            let svg = &dom[at..];
+            assert!(
+                svg[..svg.find("</div>").unwrap()].contains("<polyline"),
+                "{id} holds no drawn line"
+            );
+        }
+        assert_eq!(dom.matches("<section id=\"report-").count(), reports);
+    }
+    let (dom, _) = open_offline(&chromium, &both);
+    assert!(
+        dom.contains("fixes cors.preflight.") || dom.contains("pass</td>"),
+        "{dom}"
+    );
+}

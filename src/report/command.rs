@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::json::JsonExporter;
 use super::text::TextExporter;
-use super::{Exporter, RunReport, SCHEMA_VERSION, compare, markdown, merge};
+use super::{Exporter, RunReport, SCHEMA_VERSION, compare, html, markdown, merge};
 use crate::cli::{ReportCommand, ShowFormat};
 use crate::{Exit, RunError};
 
@@ -14,6 +14,11 @@ pub fn run(command: &ReportCommand) -> Result<Exit, RunError> {
         ReportCommand::Markdown { reports, output } => {
             let reports = read_all(reports)?;
             emit(output.as_deref(), &markdown::render_many(&reports))?;
+            Ok(Exit::Passed)
+        }
+        ReportCommand::Html { reports, output } => {
+            let reports = read_all(reports)?;
+            emit(output.as_deref(), &html::render_many(&reports))?;
             Ok(Exit::Passed)
         }
         ReportCommand::Merge { reports, output } => {

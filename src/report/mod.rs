@@ -4,6 +4,7 @@
 pub mod command;
 pub mod compare;
 pub mod digest;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod load;
@@ -224,6 +225,7 @@ pub fn exporter(format: ReportFormat) -> Box<dyn Exporter> {
         ReportFormat::Json => Box::new(json::JsonExporter),
         ReportFormat::Junit => Box::new(junit::JunitExporter),
         ReportFormat::Markdown => Box::new(markdown::MarkdownExporter),
+        ReportFormat::Html => Box::new(html::HtmlExporter),
     }
 }
 

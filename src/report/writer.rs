@@ -72,6 +72,7 @@ impl ReportWriter {
                 ReportFormat::Json,
                 ReportFormat::Junit,
                 ReportFormat::Markdown,
+                ReportFormat::Html,
             ];
         }
         ReportWriter {
@@ -176,7 +177,7 @@ mod tests {
     #[test]
     fn no_formats_means_all_and_no_dir_means_nothing() {
         let writer = ReportWriter::new(None, &[]);
-        assert_eq!(writer.formats.len(), 4);
+        assert_eq!(writer.formats.len(), 5);
         assert!(writer.write(&sample::empty_report()).unwrap().is_empty());
     }
 
