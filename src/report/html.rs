@@ -309,12 +309,18 @@ fn percentile_plot(
             (name.clone(), points)
         })
         .collect();
-    let top = series
+    // The scale follows the data; a limit far above it is named in the legend instead of
+    // flattening the curves.
+    let data_top = series
         .iter()
         .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
-        .chain(limits.iter().map(|(_, l, _)| *l))
-        .fold(1.0f64, f64::max)
-        * 1.1;
+        .fold(1.0f64, f64::max);
+    let top = limits
+        .iter()
+        .map(|(_, l, _)| *l)
+        .filter(|l| *l <= data_top * 3.0)
+        .fold(data_top, f64::max)
+        * 1.15;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (640, 360)).into_drawing_area();
@@ -365,11 +371,13 @@ fn percentile_plot(
             }
         }
         for (label, limit, _) in limits {
-            if let Ok(s) = chart.draw_series(LineSeries::new(
-                vec![(1.0, *limit), (100_000.0, *limit)],
-                RED.stroke_width(1),
-            )) {
-                s.label(label.as_str())
+            let (points, label) = if *limit <= top {
+                (vec![(1.0, *limit), (100_000.0, *limit)], label.clone())
+            } else {
+                (Vec::new(), format!("{label}: above this scale"))
+            };
+            if let Ok(s) = chart.draw_series(LineSeries::new(points, RED.stroke_width(1))) {
+                s.label(label)
                     .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
             }
         }
@@ -483,7 +491,14 @@ mod tests {
         let svg = percentile_plot(
             "get",
             &[("total".into(), h)],
-            &[("get_ttfb_p99_ms ≤ 80 ms (ssd)".into(), 80.0, true)],
+            &[
+                ("get_ttfb_p99_ms ≤ 80 ms (ssd)".into(), 80.0, true),
+                ("get_ttfb_p50_ms ≤ 900 ms (hdd)".into(), 900.0, true),
+            ],
+        );
+        assert!(
+            svg.contains("get_ttfb_p50_ms ≤ 900 ms (hdd): above this scale"),
+            "{svg}"
         );
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.contains("p50 50.0 ms"), "{svg}");
