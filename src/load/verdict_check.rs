@@ -50,7 +50,7 @@ pub(crate) fn verdict_check(summary: &LoadSummary, target: &Target) -> CheckResu
     let stalled = summary.stalled_seconds();
     if stalled > 0 {
         notes.push(format!(
-            "{stalled} of {} measured seconds saw no request complete",
+            "{stalled} of {} measured seconds saw no request succeed",
             summary.duration_s.floor()
         ));
     }
