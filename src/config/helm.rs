@@ -175,7 +175,8 @@ pub fn parse(
             } else {
                 scalar(value)
             };
-            if let Some(text) = text {
+            // The chart renders a persistence key only when it is not empty.
+            if let Some(text) = text.filter(|t| !t.is_empty()) {
                 out.layer.set(var, text, file.source(&key_path, line));
             }
         } else if let Some((_, var)) = secrets.iter().find(|(k, _)| *k == name) {
