@@ -266,6 +266,50 @@ pub fn s3_endpoint(v: &Sourced<String>) -> Result<(), ConfigError> {
     )))
 }
 
+/// Signature versions botocore 1.44 knows (`botocore.auth.AUTH_TYPE_MAPS`).
+const SIGNATURE_VERSIONS: &[&str] = &[
+    "s3v4",
+    "v4",
+    "s3",
+    "v2",
+    "v3",
+    "v3https",
+    "s3-query",
+    "v4-query",
+    "s3v4-query",
+    "s3-presign-post",
+    "s3v4-presign-post",
+    "v4-s3express",
+    "v4-s3express-query",
+    "v4-s3express-presign-post",
+    "bearer",
+];
+
+/// `STORAGE_AWS_S3_SIGNATURE_VERSION`: botocore looks it up exactly; a name it does not know
+/// (`S3V4`, empty) fails every request (UnknownSignatureVersionError), so every upload answers
+/// 500. Known names other than `s3v4`, `v4` and `s3` are kept with a warning.
+pub fn signature_version(
+    v: Sourced<String>,
+    warnings: &mut Vec<String>,
+) -> Result<Sourced<String>, ConfigError> {
+    if !SIGNATURE_VERSIONS.contains(&v.value.as_str()) {
+        return Err(ConfigError(format!(
+            "STORAGE_AWS_S3_SIGNATURE_VERSION = `{}` ({}) is not a signature version botocore \
+             knows (\"Unknown Signature Version\"), so every upload of Label Studio answers \
+             HTTP 500; write s3v4 (lower case), or remove the line",
+            v.value, v.source
+        )));
+    }
+    if !matches!(v.value.as_str(), "s3v4" | "v4" | "s3") {
+        warnings.push(format!(
+            "STORAGE_AWS_S3_SIGNATURE_VERSION = `{}` ({}) is not one meant for S3 uploads and \
+             presigned URLs; use s3v4",
+            v.value, v.source
+        ));
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,6 +434,15 @@ mod tests {
             "https://s3.amazonaws.com",
         ] {
             assert!(region(&env(bad)).is_err(), "{bad}");
+        }
+        let mut w = Vec::new();
+        assert!(signature_version(env("s3v4"), &mut w).is_ok());
+        assert!(w.is_empty());
+        assert!(signature_version(env("v4-query"), &mut w).is_ok());
+        assert_eq!(w.len(), 1);
+        for bad in ["S3V4", "", "s3v4 ", "sigv4"] {
+            let e = signature_version(env(bad), &mut w).unwrap_err().0;
+            assert!(e.contains("Unknown Signature Version"), "{e}");
         }
         assert!(s3_endpoint(&env("http://127.0.0.1:9000/")).is_ok());
         for bad in [

@@ -120,16 +120,10 @@ pub(super) fn s3(
         None => parse::default(TlsVerify::Verify),
         Some(v) => verify(v, plain_http, warnings)?,
     };
-    let signature_version = sources.pick("STORAGE_AWS_S3_SIGNATURE_VERSION");
-    if let Some(v) = &signature_version
-        && !matches!(v.value.as_str(), "s3v4" | "s3" | "v4")
-    {
-        warnings.push(format!(
-            "STORAGE_AWS_S3_SIGNATURE_VERSION = `{}` ({}) is not one botocore knows for S3; \
-             use s3v4",
-            v.value, v.source
-        ));
-    }
+    let signature_version = sources
+        .pick_raw("STORAGE_AWS_S3_SIGNATURE_VERSION")
+        .map(|v| as_label_studio::signature_version(v, warnings))
+        .transpose()?;
     Ok(S3Settings {
         credentials,
         object_parameters,
