@@ -216,8 +216,8 @@ pub fn region(v: &Sourced<String>) -> Result<Option<String>, ConfigError> {
         ""
     };
     Err(ConfigError(format!(
-        "STORAGE_AWS_REGION_NAME = `{r}` ({}) is not a region name botocore accepts \
-         (\"Provided region_name '{r}' doesn't match a supported format\"), so every upload of \
+        "STORAGE_AWS_REGION_NAME = `{r}` ({}) is not a region name botocore accepts (InvalidRegionError: \
+         \"Provided region_name '{r}' doesn't match a supported format\"), so every upload of \
          Label Studio answers HTTP 500; write it like us-east-1, without spaces{hint}",
         v.source
     )))
