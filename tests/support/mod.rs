@@ -4,6 +4,7 @@
 pub mod check;
 pub mod emulators;
 pub mod label_studio;
+pub mod ls_matrix;
 pub mod tls;
 
 #[allow(unused_imports)]
