@@ -5,6 +5,7 @@
 //! docs/configuration.md has the table; tests/label_studio_matrix.rs proves rows of it against
 //! a running Label Studio.
 use super::ConfigError;
+use super::parse::shorten;
 use super::target::{Provider, Sourced};
 
 /// Where a key under the folder ends: what django-storages joins the folder with.
@@ -25,8 +26,9 @@ pub fn folder(v: &Sourced<String>, name: &str, provider: Provider) -> Result<Str
     let raw = v.value.as_str();
     let refused = |why: &str, fix: String| {
         ConfigError(format!(
-            "{name} = `{raw}` ({}): {why}, so every upload answers HTTP 500 (Label Studio 1.23.2 \
+            "{name} = `{}` ({}): {why}, so every upload answers HTTP 500 (Label Studio 1.23.2 \
              starts, and fails on the first file). {fix}",
+            shorten(raw),
             v.source
         ))
     };
@@ -132,7 +134,7 @@ pub fn expiry(v: &Sourced<String>, name: &str) -> Result<u64, ConfigError> {
             "{name} = `{}` ({}): Label Studio starts, but every presigned media URL it makes \
              with a lifetime of {n} s is already expired (Azure: {}), so the browser shows no \
              media; use a positive number of seconds, e.g. 86400 for a day",
-            v.value,
+            shorten(&v.value),
             v.source,
             if n == 0 {
                 "0 makes no SAS at all, and the private container refuses the bare URL"
@@ -144,7 +146,8 @@ pub fn expiry(v: &Sourced<String>, name: &str) -> Result<u64, ConfigError> {
             "{name} = `{}` ({}) is not a whole number: Label Studio 1.23.2 does not start \
              (ValueError: invalid literal for int()); write seconds, e.g. 86400 for a day, or \
              remove the line for that default",
-            v.value, v.source
+            shorten(&v.value),
+            v.source
         ))),
     }
 }
@@ -159,7 +162,8 @@ pub fn boolean(v: &Sourced<String>, name: &str) -> Result<bool, ConfigError> {
         _ => Err(ConfigError(format!(
             "{name} = `{}` ({}) is not a boolean Label Studio reads: it does not start \
              (\"Incorrect bool value\"); write true or false, without spaces",
-            v.value, v.source
+            shorten(&v.value),
+            v.source
         ))),
     }
 }
@@ -184,9 +188,10 @@ pub fn storage_type(v: &Sourced<String>) -> Result<Provider, ConfigError> {
                 None => "use s3, gcs or azure".into(),
             };
             Err(ConfigError(format!(
-                "STORAGE_TYPE = `{other}` ({}): Label Studio compares the value exactly, so it \
+                "STORAGE_TYPE = `{}` ({}): Label Studio compares the value exactly, so it \
                  uses no bucket at all and keeps uploads on its local disk (lost when the \
                  container is replaced); {fix}",
+                shorten(other),
                 v.source
             )))
         }
@@ -197,19 +202,19 @@ pub fn storage_type(v: &Sourced<String>) -> Result<Provider, ConfigError> {
 /// `^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$` (InvalidRegionError) when Label Studio
 /// first makes its S3 client, so every upload answers 500. An empty value is no region.
 pub fn region(v: &Sourced<String>) -> Result<Option<String>, ConfigError> {
-    let r = v.value.as_str();
-    if r.is_empty() {
+    if v.value.is_empty() {
         return Ok(None);
     }
-    let b = r.as_bytes();
+    let b = v.value.as_bytes();
     let alnum = |c: &u8| c.is_ascii_alphanumeric();
     let valid = b.len() <= 63
         && b.first().is_some_and(alnum)
         && b.last().is_some_and(alnum)
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-');
     if valid {
-        return Ok(Some(r.to_string()));
+        return Ok(Some(v.value.clone()));
     }
+    let r = shorten(&v.value);
     let hint = if r.contains("://") || r.contains('.') {
         "; an endpoint goes in STORAGE_AWS_ENDPOINT_URL, the region name (e.g. eu-west-1) here"
     } else {
@@ -227,19 +232,21 @@ pub fn region(v: &Sourced<String>) -> Result<Option<String>, ConfigError> {
 /// `^[a-zA-Z0-9.\-_]{1,255}$` (and is no access-point ARN) before sending anything, so every
 /// upload answers 500.
 pub fn s3_bucket(v: &Sourced<String>) -> Result<(), ConfigError> {
-    let b = v.value.as_str();
-    let valid = b.starts_with("arn:")
-        || (!b.is_empty()
-            && b.len() <= 255
-            && b.bytes()
+    let name = v.value.as_str();
+    let valid = name.starts_with("arn:")
+        || (!name.is_empty()
+            && name.len() <= 255
+            && name
+                .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_')));
     if valid {
         return Ok(());
     }
     Err(ConfigError(format!(
-        "STORAGE_AWS_BUCKET_NAME = `{b}` ({}) is not a bucket name botocore accepts (letters, \
+        "STORAGE_AWS_BUCKET_NAME = `{}` ({}) is not a bucket name botocore accepts (letters, \
          digits, `.`, `-`, `_`), so every upload of Label Studio answers HTTP 500 (\"Invalid \
          bucket name\"); write the bare name, without spaces, slashes or s3://",
+        shorten(name),
         v.source
     )))
 }
@@ -259,9 +266,10 @@ pub fn s3_endpoint(v: &Sourced<String>) -> Result<(), ConfigError> {
         return Ok(());
     };
     Err(ConfigError(format!(
-        "STORAGE_AWS_ENDPOINT_URL = `{e}` ({}) {why}, so every upload of Label Studio answers \
+        "STORAGE_AWS_ENDPOINT_URL = `{}` ({}) {why}, so every upload of Label Studio answers \
          HTTP 500; write it as https://host[:port] (http:// only for local servers), nothing \
          around it, or remove the line for AWS itself",
+        shorten(e),
         v.source
     )))
 }
@@ -297,14 +305,16 @@ pub fn signature_version(
             "STORAGE_AWS_S3_SIGNATURE_VERSION = `{}` ({}) is not a signature version botocore \
              knows (\"Unknown Signature Version\"), so every upload of Label Studio answers \
              HTTP 500; write s3v4 (lower case), or remove the line",
-            v.value, v.source
+            shorten(&v.value),
+            v.source
         )));
     }
     if !matches!(v.value.as_str(), "s3v4" | "v4" | "s3") {
         warnings.push(format!(
             "STORAGE_AWS_S3_SIGNATURE_VERSION = `{}` ({}) is not one meant for S3 uploads and \
              presigned URLs; use s3v4",
-            v.value, v.source
+            shorten(&v.value),
+            v.source
         ));
     }
     Ok(v)

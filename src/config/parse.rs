@@ -10,7 +10,8 @@ pub fn url(v: &Sourced<String>, name: &str) -> Result<url::Url, ConfigError> {
         ConfigError(format!(
             "{name} = `{}` ({}) is not a usable URL: {why}; write it as \
              https://host[:port] (http:// only for local emulators)",
-            v.value, v.source
+            crate::report::redact::text(&shorten(&v.value)),
+            v.source
         ))
     };
     let parsed = url::Url::parse(v.value.trim()).map_err(|e| bad(&e.to_string()))?;
@@ -30,7 +31,8 @@ pub fn origin(v: &Sourced<String>, name: &str) -> Result<(String, Option<String>
     let note = (parsed.path() != "/" && !parsed.path().is_empty()).then(|| {
         format!(
             "{name} = `{}` ({}): the browser's Origin is `{origin}`; the path is not part of it",
-            v.value, v.source
+            crate::report::redact::url(&parsed),
+            v.source
         )
     });
     Ok((origin, note))
@@ -52,6 +54,19 @@ pub fn json_object(
              {{\"ServerSideEncryption\": \"AES256\"}}",
             v.source
         ))),
+    }
+}
+
+/// A value for an error message: at most 60 characters (the rest is counted, not echoed), so
+/// an 8 MB value is not printed whole.
+pub fn shorten(value: &str) -> String {
+    const MAX: usize = 60;
+    let n = value.chars().count();
+    if n <= MAX {
+        value.to_string()
+    } else {
+        let head: String = value.chars().take(MAX).collect();
+        format!("{head}... ({n} characters)")
     }
 }
 
