@@ -317,3 +317,46 @@ async fn credentials_in_the_endpoint_url_never_reach_any_output() {
         assert!(!text.contains("lsuser"), "userinfo shown:\n{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_cleanup_also_stops_at_its_deadline_and_lists_what_it_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = proxy(DelaySpec {
+        stall_deletes: true,
+        ..Default::default()
+    })
+    .await;
+    let env = env_file(dir.path(), &proxy, None);
+    // The checks that write but do not delete (a stalled DELETE inside a check waits for
+    // the request timeout; the deadline is about cleanup).
+    let suite = dir.path().join("writes.toml");
+    std::fs::write(
+        &suite,
+        "name = \"writes\"\ndescription = \"put and read back\"\n\n[[check]]\nid = \
+         \"permissions.put\"\nobject_size = 1024\n\n[[check]]\nid = \"permissions.get\"\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lsprobe"));
+    cmd.env_clear()
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--cleanup-timeout",
+            "2s",
+            "--suite",
+        ])
+        .arg(&suite)
+        .arg("--env-file")
+        .arg(&env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (out, report, elapsed) = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--cleanup-timeout"), "{stderr}");
+    let left = leftovers(&report);
+    assert!(!left.is_empty(), "{report}");
+    assert_eq!(left, written(&proxy), "{stderr}");
+    // The deadline is 2 s; 60 s is a ceiling no busy machine reaches.
+    assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
+}

@@ -11,15 +11,19 @@
 //! and records the keys this module reports writing in its ledger.
 pub mod command;
 pub mod connection;
+mod progress;
 pub mod recorder;
 pub mod request;
 pub mod schedule;
+pub mod setup;
 pub mod sharedkey;
 pub mod sigv4;
 pub mod suite;
 pub mod summary;
 pub mod timeline;
+mod tls;
 pub mod verdict;
+mod verdict_check;
 mod worker;
 
 use std::sync::Arc;
