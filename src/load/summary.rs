@@ -35,6 +35,11 @@ fn op_summary(op: Op, r: &OpRecord, secs: f64) -> OpSummary {
             None
         },
         histogram: ok.map(encode_histogram).unwrap_or_default(),
+        ttfb_histogram: if op == Op::Get {
+            r.ttfb.as_ref().map(encode_histogram)
+        } else {
+            None
+        },
     }
 }
 
@@ -76,6 +81,9 @@ impl LoadReport {
             dropped: 0,
             stopped_early: None,
             verdict,
+            measured_from: None,
+            plan: None,
+            verdict_basis: None,
         }
     }
 

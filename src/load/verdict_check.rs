@@ -8,6 +8,12 @@ use super::LoadSummary;
 /// `load.verdict` as a check: pass, or fail when slow with the figures that crossed which
 /// thresholds and their sources.
 pub(crate) fn verdict_check(summary: &LoadSummary, target: &Target) -> CheckResult {
+    verdict_check_for(summary, target.provider())
+}
+
+/// [`verdict_check`] for a provider (all the target it needs): also what a merge of reports
+/// judges again.
+pub(crate) fn verdict_check_for(summary: &LoadSummary, provider: Provider) -> CheckResult {
     let v = &summary.verdict;
     let f = summary.figures();
     let (requests, failed) = summary
@@ -104,7 +110,7 @@ pub(crate) fn verdict_check(summary: &LoadSummary, target: &Target) -> CheckResu
         .with_evidence("dropped", summary.dropped)
         .with_evidence("stalled_seconds", stalled);
     if v.slow {
-        let fix = if target.provider() == Provider::Azure {
+        let fix = if provider == Provider::Azure {
             "Label Studio's guide asks for a Premium_LRS / BlockBlobStorage (SSD) account: an \
              HDD-backed Standard account \"might be too slow and could malfunction\". Also run \
              lsprobe from the region of the storage account."
