@@ -190,21 +190,30 @@ async fn a_signal_during_cleanup_exits_3_and_a_second_stops_waiting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_storage_fails_the_run() {
     let dir = tempfile::tempdir().unwrap();
-    let proxy = proxy(DelaySpec {
-        kill_after: Some(Duration::from_secs(3)),
-        ..Default::default()
-    })
-    .await;
+    let proxy = proxy(DelaySpec::default()).await;
     let env = env_file(dir.path(), &proxy, None);
     let args = ["--duration", "6s", "--concurrency", "4", "--objects", "3"];
     let mut cmd = lsprobe(&env, &args);
     cmd.args(["--mix", "get=1", "--cleanup-timeout", "5s"]);
-    let (out, report, _) = run(cmd).await;
+    let child = cmd.spawn().unwrap();
+    // The storage dies once the measured run is well under way.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.requests() < 200 {
+        assert!(Instant::now() < deadline, "the run never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.kill();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}\n{report}");
     let v = verdict(&report);
     assert_eq!(v["status"], "fail", "{v}");
-    assert!(v["message"].as_str().unwrap().contains("failed"), "{v}");
+    let message = v["message"].as_str().unwrap();
+    assert!(message.contains("failed"), "{v}");
+    assert!(message.contains("saw no request succeed"), "{v}");
     assert_eq!(report["load"]["verdict"]["slow"], true);
     assert_eq!(leftovers(&report), written(&proxy), "{stderr}");
 }

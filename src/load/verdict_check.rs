@@ -56,7 +56,7 @@ pub(crate) fn verdict_check_for(summary: &LoadSummary, provider: Provider) -> Ch
     let stalled = summary.stalled_seconds();
     if stalled > 0 {
         notes.push(format!(
-            "{stalled} of {} measured seconds saw no request complete",
+            "{stalled} of {} measured seconds saw no request succeed",
             summary.duration_s.floor()
         ));
     }

@@ -191,6 +191,16 @@ impl Exporter for TextExporter {
                     q.p50, q.p99, q.max
                 );
             }
+            if load.dropped > 0 {
+                let _ = writeln!(
+                    out,
+                    "  dropped: {} planned requests never started (the storage did not keep up)",
+                    load.dropped
+                );
+            }
+            if let Some(why) = &load.stopped_early {
+                indented(&mut out, "  stopped early: ", why);
+            }
             let verdict = if load.verdict.slow {
                 "SLOW"
             } else {
@@ -245,6 +255,25 @@ mod tests {
 
     fn render(colour: bool) -> String {
         String::from_utf8(TextExporter { colour }.render(&sample::full_report())).unwrap()
+    }
+
+    #[test]
+    fn dropped_requests_and_an_early_stop_are_said() {
+        let mut report = sample::full_report();
+        if let Some(load) = report.load.as_mut() {
+            load.dropped = 4321;
+            load.stopped_early = Some("the last 20 requests all failed".into());
+        }
+        let text = String::from_utf8(TextExporter { colour: false }.render(&report)).unwrap();
+        assert!(
+            text.contains("dropped: 4321 planned requests never started"),
+            "{text}"
+        );
+        assert!(
+            text.contains("stopped early: the last 20 requests all failed"),
+            "{text}"
+        );
+        assert!(!render(false).contains("dropped:"));
     }
 
     #[test]

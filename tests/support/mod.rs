@@ -6,6 +6,7 @@ pub mod check;
 pub mod cloud_answers;
 pub mod emulators;
 pub mod label_studio;
+pub mod ls_matrix;
 pub mod tls;
 
 #[allow(unused_imports)]
