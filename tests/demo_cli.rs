@@ -31,6 +31,26 @@ fn demo_passes_writes_reports_and_stops_its_emulators() {
         support::check::validate_schema(&report);
         assert_eq!(report["summary"]["passed"], 8, "{cloud}");
         assert!(dir.path().join(cloud).join("junit.xml").exists());
+        assert!(dir.path().join(cloud).join("summary.md").exists());
+    }
+    // The HTML report of each cloud opens in a browser with the network off, and says nothing
+    // on the console.
+    if let Some(chromium) = support::browser::chromium() {
+        for cloud in ["s3", "gcs", "azure"] {
+            let file = dir.path().join(cloud).join("report.html");
+            let (dom, log) = support::browser::open_offline(&chromium, &file);
+            assert!(
+                dom.contains(&format!("<h1>lsprobe: {cloud} bucket")),
+                "{dom}\n{log}"
+            );
+            assert_eq!(
+                dom.matches("<td class=\"pass\">pass</td>").count(),
+                8,
+                "{dom}"
+            );
+            let console = support::browser::console_messages(&log);
+            assert!(console.is_empty(), "{console:#?}");
+        }
     }
     // Every emulator the demo announced is gone.
     let ports: Vec<u16> = stderr

@@ -451,39 +451,6 @@ async fn compare_flags_fifty_injected_ms_and_not_a_rerun() {
     );
 }
 
-/// Opens `file` in headless Chromium with every network request failing, and returns the DOM
-/// it rendered and what it logged (console messages included).
-fn open_offline(chromium: &Path, file: &Path) -> (String, String) {
-    let profile = tempfile::tempdir().unwrap();
-    let closed = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let out = assert_cmd::Command::new(chromium)
-        .args([
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-        ])
-        .arg(format!("--proxy-server=http://127.0.0.1:{closed}"))
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", file.display()))
-        .timeout(Duration::from_secs(180))
-        .output()
-        .unwrap();
-    (text(&out.stdout), text(&out.stderr))
-}
-
 #[test]
 fn html_of_a_load_run_and_a_check_opens_offline_with_every_plot() {
     let Some(env) = s3_env() else { return };
@@ -533,14 +500,9 @@ fn html_of_a_load_run_and_a_check_opens_offline_with_every_plot() {
     }
 
     for (file, reports) in [(&html_path, 1), (&both, 2)] {
-        let (dom, log) = open_offline(&chromium, file);
+        let (dom, log) = support::browser::open_offline(&chromium, file);
         assert!(dom.contains("<h1>lsprobe: s3 bucket"), "{dom}\n{log}");
-        let console: Vec<&str> = log
-            .lines()
-            .filter(|l| {
-                l.contains("CONSOLE") || l.contains("Refused to") || l.contains("Failed to load")
-            })
-            .collect();
+        let console = support::browser::console_messages(&log);
         assert!(console.is_empty(), "{console:#?}");
         let load = reports - 1;
         for id in [
@@ -560,7 +522,7 @@ fn html_of_a_load_run_and_a_check_opens_offline_with_every_plot() {
         }
         assert_eq!(dom.matches("<section id=\"report-").count(), reports);
     }
-    let (dom, _) = open_offline(&chromium, &both);
+    let (dom, _) = support::browser::open_offline(&chromium, &both);
     assert!(
         dom.contains("fixes cors.preflight.") || dom.contains("pass</td>"),
         "{dom}"

@@ -386,3 +386,49 @@ fn forward(mut client: std::net::TcpStream, backend_port: u16) {
     let _ = client.shutdown(std::net::Shutdown::Both);
     let _ = backend.shutdown(std::net::Shutdown::Both);
 }
+
+/// Opens `file` in headless Chromium with every network request failing, and returns the DOM
+/// it rendered and what it logged (console messages included).
+pub fn open_offline(chromium: &std::path::Path, file: &std::path::Path) -> (String, String) {
+    let profile = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = assert_cmd::Command::new(chromium)
+        .args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+        ])
+        .arg(format!("--proxy-server=http://127.0.0.1:{closed}"))
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", file.display()))
+        .timeout(Duration::from_secs(180))
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The lines of a Chromium log ([`open_offline`]) that are console messages, refused loads
+/// (Content-Security-Policy) or failed loads.
+pub fn console_messages(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| {
+            l.contains("CONSOLE") || l.contains("Refused to") || l.contains("Failed to load")
+        })
+        .collect()
+}
