@@ -398,8 +398,25 @@ fn timeline_plot(
     title: &str,
     value: impl Fn(&super::TimelinePoint) -> f64,
 ) -> String {
-    let last = load.timeline.iter().map(|p| p.second).max().unwrap_or(0) + 1;
-    let top = load.timeline.iter().map(&value).fold(1.0f64, f64::max) * 1.1;
+    // Seconds of the measured window only (a request that ends after it is counted in its
+    // last, partial second would otherwise draw a drop to zero).
+    let window = load.duration_s.ceil().max(1.0) as u64;
+    let in_window = |p: &&super::TimelinePoint| p.second < window;
+    let last = load
+        .timeline
+        .iter()
+        .filter(in_window)
+        .map(|p| p.second)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let top = load
+        .timeline
+        .iter()
+        .filter(in_window)
+        .map(&value)
+        .fold(1.0f64, f64::max)
+        * 1.1;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (640, 300)).into_drawing_area();
@@ -419,7 +436,7 @@ fn timeline_plot(
             let points: Vec<(u64, f64)> = load
                 .timeline
                 .iter()
-                .filter(|p| p.op == *op)
+                .filter(|p| p.op == *op && p.second < window)
                 .map(|p| (p.second, value(p)))
                 .collect();
             if let Ok(s) = chart.draw_series(LineSeries::new(points, colour.stroke_width(2))) {
