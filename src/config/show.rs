@@ -65,7 +65,7 @@ pub fn rows(t: &Target) -> Vec<Row> {
         rows.push(row("origin", o.value.clone(), o));
     }
     match &t.settings {
-        ProviderSettings::S3(s) => s3_rows(s, &mut rows),
+        ProviderSettings::S3(s) => s3_rows(s, t.region.as_ref(), &mut rows),
         ProviderSettings::Gcs(g) => {
             match &g.credentials {
                 GcsCredentials::ServiceAccount {
@@ -108,7 +108,7 @@ pub fn rows(t: &Target) -> Vec<Row> {
     rows
 }
 
-fn s3_rows(s: &S3Settings, rows: &mut Vec<Row>) {
+fn s3_rows(s: &S3Settings, region: Option<&Sourced<String>>, rows: &mut Vec<Row>) {
     match &s.credentials {
         S3Credentials::Keys {
             access_key_id,
@@ -141,7 +141,16 @@ fn s3_rows(s: &S3Settings, rows: &mut Vec<Row>) {
         Some(v) => rows.push(row("signature version", v.value.clone(), v)),
         None => rows.push(Row {
             field: "signature version",
-            value: "unset: presigned URLs are SigV2 (botocore's default)".into(),
+            value: if super::as_label_studio::presigns_with_sigv4(
+                None,
+                region.map(|r| r.value.as_str()),
+            ) {
+                "unset: presigned URLs are SigV4 (botocore's default for a region it does not \
+                 list with SigV2)"
+                    .into()
+            } else {
+                "unset: presigned URLs are SigV2 (botocore's default for this region)".into()
+            },
             source: "default".into(),
         }),
     }
