@@ -49,7 +49,7 @@ fn s3_keys(t: &Target) -> (String, String) {
 }
 
 fn is_default_chain(t: &Target) -> bool {
-    matches!(s3(t).credentials, S3Credentials::DefaultChain)
+    matches!(s3(t).credentials, S3Credentials::Chain(_))
 }
 
 #[test]
@@ -131,7 +131,10 @@ fn gcs(t: &Target) -> &GcsSettings {
 fn gcs_workload_identity_uses_metadata_server() {
     let r = values("gcs-workload-identity.values.yaml");
     let g = gcs(&r.target);
-    assert!(matches!(g.credentials, GcsCredentials::MetadataServer));
+    assert!(matches!(
+        g.credentials,
+        GcsCredentials::MetadataServer { .. }
+    ));
     assert_eq!(g.project_id.as_ref().unwrap().value, "ls-project");
     assert!(
         r.warnings

@@ -67,6 +67,10 @@ pub fn for_failure(target: &Target, action: Action, failure: &Failure) -> String
             }
             fix
         }
+        Failure::CredentialsUnavailable(e) => format!(
+            "The bucket was not contacted: the {} step of the credential chain failed. {}",
+            e.step, e.fix
+        ),
         Failure::Throttled { .. } => {
             "The service asked to slow down; run again later, or spread load over more prefixes."
                 .to_string()
@@ -75,6 +79,40 @@ pub fn for_failure(target: &Target, action: Action, failure: &Failure) -> String
             "The server answered in a way Label Studio would not expect for this operation; \
              if it is an S3-compatible server or emulator, check that it supports it. {}",
             permission(target, action)
+        ),
+    }
+}
+
+/// The fix when the credentials of a chain step were refused, naming the variables to check.
+fn chain_refused(chain: &crate::config::AwsChain) -> String {
+    use crate::config::AwsChain;
+    match chain {
+        AwsChain::EnvKeys {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } => format!(
+            "The access key was refused (unknown key id, a secret that does not match, or an \
+             expired session token): check AWS_ACCESS_KEY_ID ({}) and AWS_SECRET_ACCESS_KEY \
+             ({}){}, and that the key is active in IAM. Label Studio uses these because no \
+             STORAGE_AWS_ACCESS_KEY_ID is set.",
+            access_key_id.source,
+            secret_access_key.source,
+            session_token
+                .as_ref()
+                .map(|t| format!(" and AWS_SESSION_TOKEN ({})", t.source))
+                .unwrap_or_default()
+        ),
+        AwsChain::SharedFile { path, profile, .. } => format!(
+            "The access key of profile [{}] in {} was refused: check that it is active in IAM.",
+            profile.value,
+            path.value.display()
+        ),
+        other => format!(
+            "The temporary credentials from the {} step ({}) were refused: check the role's \
+             trust and that its session is not expired.",
+            other.step(),
+            other.describe()
         ),
     }
 }
@@ -157,19 +195,18 @@ fn credentials(target: &Target) -> String {
                  and that the key is active in IAM.",
                 access_key_id.source, secret_access_key.source
             ),
-            crate::config::S3Credentials::DefaultChain => "The credentials of the AWS default \
-                 chain were refused: check the role of the pod's service account (IRSA) or \
-                 the node."
-                .to_string(),
+            crate::config::S3Credentials::Chain(chain) => chain_refused(chain),
         },
         ProviderSettings::Gcs(g) => match &g.credentials {
             GcsCredentials::ServiceAccount { source, .. } => format!(
                 "The service account's token was refused: check that the key ({source}) is \
                  current and the service account is enabled."
             ),
-            GcsCredentials::MetadataServer => "The metadata server's token was refused: check \
+            GcsCredentials::MetadataServer { .. } => {
+                "The metadata server's token was refused: check \
                  the Workload Identity binding of the pod's service account."
-                .to_string(),
+                    .to_string()
+            }
         },
         ProviderSettings::Azure(a) => match &a.credentials {
             AzureCredentials::AccountKey(k) => format!(

@@ -63,6 +63,7 @@ pub(super) fn verify(
 pub(super) fn s3(
     sources: &Sources,
     annotations: &[(String, String, Source)],
+    home: Option<&Path>,
     endpoint: Option<&Sourced<url::Url>>,
     warnings: &mut Vec<String>,
 ) -> Result<S3Settings, ConfigError> {
@@ -74,15 +75,44 @@ pub(super) fn s3(
             secret_access_key: Sourced::new(Secret::new(secret.value), secret.source),
         },
         (None, None) => {
+            let region = sources.pick("STORAGE_AWS_REGION_NAME").map(|r| r.value);
+            let chain = super::aws_chain::select(sources, region.as_deref(), home)?;
+            if let super::aws_chain::AwsChain::WebIdentity { role_arn, .. } = &chain
+                && let Some((_, annotated, source)) = annotations
+                    .iter()
+                    .find(|(k, _, _)| k == "eks.amazonaws.com/role-arn")
+                && annotated != &role_arn.value
+            {
+                warnings.push(format!(
+                    "AWS_ROLE_ARN = {} ({}) differs from the service account's \
+                     eks.amazonaws.com/role-arn annotation {annotated} ({source}): EKS sets \
+                     AWS_ROLE_ARN in the pod from the annotation, so Label Studio assumes the \
+                     annotated role; make them agree",
+                    role_arn.value, role_arn.source
+                ));
+            }
+            let keyless = !matches!(
+                chain,
+                super::aws_chain::AwsChain::EnvKeys { .. }
+                    | super::aws_chain::AwsChain::SharedFile { .. }
+            );
             warnings.push(format!(
                 "no STORAGE_AWS_ACCESS_KEY_ID / STORAGE_AWS_SECRET_ACCESS_KEY: Label Studio uses \
-                 the AWS default chain (environment, web identity / IRSA, instance metadata), so \
-                 what it may do depends on the pod's service account or node role. lsprobe uses \
-                 the chain of the machine it runs on: run it in a pod with the same service \
-                 account to test the same role.{}",
-                keyless_note(annotations, "eks.amazonaws.com/role-arn")
+                 boto3's default chain, whose first configured step here is {}: {}.{}",
+                chain.step(),
+                chain.describe(),
+                if keyless {
+                    format!(
+                        " lsprobe takes the same step from where it runs, so what it may do \
+                         depends on the pod's service account or node role there: run it in a \
+                         pod with the same service account to test the same role.{}",
+                        keyless_note(annotations, "eks.amazonaws.com/role-arn")
+                    )
+                } else {
+                    String::new()
+                }
             ));
-            S3Credentials::DefaultChain
+            S3Credentials::Chain(Box::new(chain))
         }
         (Some(one), None) | (None, Some(one)) => {
             return Err(ConfigError(format!(
@@ -178,7 +208,23 @@ pub(super) fn gcs(
                  the machine it runs on: run it in a pod with the same service account.{}",
                 keyless_note(annotations, "iam.gke.io/gcp-service-account")
             ));
-            GcsCredentials::MetadataServer
+            let endpoint = match sources.pick("GCE_METADATA_HOST") {
+                Some(h) => {
+                    let url = url::Url::parse(&format!("http://{}/", h.value)).map_err(|e| {
+                        ConfigError(format!(
+                            "GCE_METADATA_HOST = `{}` ({}) is not a host[:port] ({e}); give the \
+                             metadata server's host and port, e.g. 127.0.0.1:8080",
+                            h.value, h.source
+                        ))
+                    })?;
+                    Sourced::new(url, h.source)
+                }
+                None => Sourced::new(
+                    url::Url::parse("http://metadata.google.internal/").expect("valid URL"),
+                    Source::Default,
+                ),
+            };
+            GcsCredentials::MetadataServer { endpoint }
         }
     };
     Ok(GcsSettings {
@@ -199,10 +245,15 @@ pub(super) fn service_account_email(
         ))
     })?;
     let kind = value.get("type").and_then(|t| t.as_str());
-    if !matches!(
-        kind,
-        Some("service_account" | "authorized_user" | "external_account")
-    ) {
+    if kind == Some("external_account") {
+        return Err(ConfigError(format!(
+            "the GCS credentials ({source}) are an external_account JSON (Workload Identity \
+             Federation), which lsprobe does not support yet: it cannot exchange the subject \
+             token for an access token. Test with a service-account key file of the same \
+             service account (--gcs-credentials), or from a GKE pod with Workload Identity"
+        )));
+    }
+    if !matches!(kind, Some("service_account" | "authorized_user")) {
         return Err(ConfigError(format!(
             "the GCS credentials ({source}) have no recognised \"type\" (found {kind:?}); use a \
              service-account key file, whose type is \"service_account\""

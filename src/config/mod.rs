@@ -1,5 +1,6 @@
 //! Label Studio's storage configuration, read exactly as Label Studio reads it:
 //! flags > named file (env.list or ls-values.yaml) > process environment.
+pub mod aws_chain;
 pub mod credentials;
 pub mod env_list;
 pub mod environment;
@@ -11,6 +12,7 @@ pub mod show;
 pub mod target;
 pub mod vars;
 
+pub use aws_chain::AwsChain;
 pub use resolve::{Resolved, resolve};
 pub use secret::Secret;
 pub use target::*;

@@ -243,19 +243,15 @@ pub async fn lean_requests(target: &Target) -> Result<LeanRequests, RunError> {
                     secret_access_key.value.clone(),
                     None,
                 ),
-                S3Credentials::DefaultChain => {
+                S3Credentials::Chain(_) => {
                     let s3 = crate::provider::s3::S3::new(target, s)?;
-                    let c = s3
-                        .store()
-                        .credentials()
-                        .get_credential()
-                        .await
-                        .map_err(|e| {
-                            bad(format!(
-                                "no S3 keys are configured and the AWS default chain gave no \
-                                 credentials: {e}"
-                            ))
-                        })?;
+                    let c = s3.credential().await.map_err(|e| {
+                        bad(format!(
+                            "no S3 keys are configured and the AWS chain gave no credentials: \
+                             {}",
+                            e.0
+                        ))
+                    })?;
                     (
                         Secret::new(c.key_id.clone()),
                         Secret::new(c.secret_key.clone()),

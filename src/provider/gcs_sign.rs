@@ -49,7 +49,7 @@ pub async fn signed_url(
         GcsCredentials::ServiceAccount { json, .. } => {
             serde_json::from_str(json.expose()).unwrap_or_default()
         }
-        GcsCredentials::MetadataServer => KeyFile::default(),
+        GcsCredentials::MetadataServer { .. } => KeyFile::default(),
     };
     if expires_secs > 604_800 {
         return Err(PresignError::Unsupported(format!(

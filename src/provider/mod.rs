@@ -1,8 +1,11 @@
 //! One adapter per cloud, the same shape for each: build the request an operation needs,
 //! sign it with object_store's own authorizer (SigV4, SharedKey / SAS, OAuth bearer), send it
 //! once with reqwest and hand back the answer as it came. No retries: a 403 is a 403.
+pub mod aws_credentials;
 pub mod azure;
 pub mod azure_sas;
+pub mod credential;
+pub mod gcp_credentials;
 pub mod gcs;
 pub mod gcs_sign;
 pub mod keys;
@@ -19,6 +22,7 @@ use http::{HeaderMap, Method, StatusCode};
 use object_store::client::HttpRequest;
 
 use crate::config::{Provider, ProviderSettings, Target, TlsVerify};
+pub use credential::{CredentialError, CredentialIdentity};
 pub use outcome::{Failure, classify};
 
 /// One storage operation, as Label Studio performs it.
@@ -151,6 +155,15 @@ impl Storage {
     /// The HTTP client (for unsigned requests such as CORS preflights and presigned URLs).
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// Obtains the credentials before any check runs (one attempt) and says whose they are.
+    pub async fn identity(&self) -> Result<CredentialIdentity, CredentialError> {
+        match &self.cloud {
+            Cloud::S3(c) => c.identity().await,
+            Cloud::Gcs(c) => c.identity().await,
+            Cloud::Azure(c) => Ok(c.identity()),
+        }
     }
 
     /// The cloud-specific adapter.

@@ -56,6 +56,9 @@ pub enum Failure {
     },
     /// No answer: DNS, connect, TLS or timeout.
     Unreachable(String),
+    /// The credentials could not be obtained (token file, STS, metadata server): the bucket
+    /// was never contacted.
+    CredentialsUnavailable(super::CredentialError),
 }
 
 impl Failure {
@@ -80,6 +83,9 @@ impl Failure {
                 format!("unexpected answer ({status}{}): {detail}", code(c))
             }
             Failure::Unreachable(why) => format!("unreachable: {why}"),
+            Failure::CredentialsUnavailable(e) => {
+                format!("credentials could not be obtained: {e}")
+            }
         }
     }
 
@@ -93,6 +99,7 @@ impl Failure {
             Failure::Throttled { .. } => "throttled",
             Failure::Unexpected { .. } => "unexpected",
             Failure::Unreachable(_) => "unreachable",
+            Failure::CredentialsUnavailable(_) => "credentials_unavailable",
         }
     }
 }

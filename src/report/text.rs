@@ -89,6 +89,14 @@ impl Exporter for TextExporter {
             let _ = write!(out, ", endpoint {}", printable(endpoint));
         }
         out.push('\n');
+        if let (Some(source), Some(identity)) = (&t.credential_source, &t.identity) {
+            let _ = writeln!(
+                out,
+                "  credentials: {}: {}",
+                printable(source),
+                printable(identity)
+            );
+        }
 
         let width = report.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
         for check in &report.checks {
