@@ -249,8 +249,9 @@ pub(super) fn service_account_email(
         return Err(ConfigError(format!(
             "the GCS credentials ({source}) are an external_account JSON (Workload Identity \
              Federation), which lsprobe does not support yet: it cannot exchange the subject \
-             token for an access token. Test with a service-account key file of the same \
-             service account (--gcs-credentials), or from a GKE pod with Workload Identity"
+             token for an access token. Point GOOGLE_APPLICATION_CREDENTIALS (or \
+             --gcs-credentials) at a service-account key file of the same service account, or \
+             run lsprobe in a GKE pod with Workload Identity (metadata server)"
         )));
     }
     if !matches!(kind, Some("service_account" | "authorized_user")) {

@@ -357,7 +357,9 @@ fn sts_credentials(body: &str) -> Option<(AwsCredential, Option<chrono::DateTime
         AwsCredential {
             key_id: xml(creds, "AccessKeyId")?.to_string(),
             secret_key: xml(creds, "SecretAccessKey")?.to_string(),
-            token: xml(creds, "SessionToken").map(str::to_string),
+            token: xml(creds, "SessionToken")
+                .filter(|t| !t.is_empty())
+                .map(str::to_string),
         },
         xml(creds, "Expiration").and_then(parse_time),
     ))

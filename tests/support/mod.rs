@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod check;
+pub mod cred_standins;
 pub mod emulators;
 pub mod label_studio;
 pub mod tls;

@@ -1,0 +1,468 @@
+//! `lsprobe check` obtains credentials as Label Studio's SDKs do: boto3's chain (env keys, web
+//! identity, instance metadata) and google-auth's metadata server, read from the env.list as
+//! well as the environment, against loopback stand-ins for STS, IMDSv2 and the GCE metadata
+//! server. Every run points the metadata endpoints at a stand-in or a closed loopback port and
+//! starts from an empty environment, so no request can leave loopback.
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lsprobe::emulators::{Kind, S3User};
+use support::check::{CheckRun, check_with_env, edited_env_file};
+use support::cred_standins::{self as standins, closed_port};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/label-studio";
+const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.stand-in-web-identity-token";
+
+/// The s3-iam env.list of `user` and its keys; `None` after a loud skip.
+fn s3_iam(user: S3User) -> Option<(PathBuf, String, String)> {
+    let env = support::env_file(Kind::S3Iam, user)?;
+    let text = std::fs::read_to_string(&env).unwrap();
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap()
+            .to_string()
+    };
+    let (id, secret) = (
+        get("STORAGE_AWS_ACCESS_KEY_ID"),
+        get("STORAGE_AWS_SECRET_ACCESS_KEY"),
+    );
+    Some((env, id, secret))
+}
+
+/// The env.list without the STORAGE_AWS_* keys, plus `add`.
+fn keyless(env: &Path, add: &[(&str, &str)], name: &str) -> PathBuf {
+    let mut changes: Vec<(&str, Option<&str>)> = vec![
+        ("STORAGE_AWS_ACCESS_KEY_ID", None),
+        ("STORAGE_AWS_SECRET_ACCESS_KEY", None),
+    ];
+    changes.extend(add.iter().map(|(k, v)| (*k, Some(*v))));
+    edited_env_file(env, &changes, name)
+}
+
+fn token_file(dir: &Path) -> PathBuf {
+    let path = dir.join("token");
+    std::fs::write(&path, TOKEN).unwrap();
+    path
+}
+
+fn target(run: &CheckRun) -> (String, String) {
+    let t = &run.report["target"];
+    (
+        t["credential_source"].as_str().unwrap_or("").to_string(),
+        t["identity"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+fn assert_passed(run: &CheckRun, what: &str) {
+    assert_eq!(run.code, 0, "{what}: {}\n{}", run.report, run.stderr);
+    assert_eq!(run.report["summary"]["failed"], 0, "{what}");
+}
+
+#[test]
+fn keys_in_the_env_list_win_over_a_node_role() {
+    let Some((env, id, secret)) = s3_iam(S3User::Full) else {
+        return;
+    };
+    // The node role would hand out another user's keys: it must not be asked.
+    let Some((_, other_id, other_secret)) = s3_iam(S3User::NoPut) else {
+        return;
+    };
+    let imds = standins::imds(&other_id, &other_secret, 3600);
+    let env = keyless(
+        &env,
+        &[
+            ("AWS_ACCESS_KEY_ID", &id),
+            ("AWS_SECRET_ACCESS_KEY", &secret),
+        ],
+        "cred-env-list-keys.list",
+    );
+    let run = check_with_env(
+        &env,
+        &[],
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url)],
+    );
+    assert_passed(&run, "AWS_* keys in env.list");
+    let (source, identity) = target(&run);
+    assert_eq!(source, "AWS chain: environment keys");
+    assert!(
+        identity.contains("cred-env-list-keys.list:") && identity.contains("AWS_ACCESS_KEY_ID"),
+        "{identity}"
+    );
+    assert!(
+        !run.report.to_string().contains(&secret),
+        "no secret in the report"
+    );
+    assert!(imds.requests().is_empty(), "{:?}", imds.requests());
+}
+
+#[test]
+fn keys_in_the_environment_are_used() {
+    let Some((env, id, secret)) = s3_iam(S3User::Full) else {
+        return;
+    };
+    let env = keyless(&env, &[], "cred-env-keys.list");
+    let run = check_with_env(
+        &env,
+        &[],
+        &[
+            ("AWS_ACCESS_KEY_ID", &id),
+            ("AWS_SECRET_ACCESS_KEY", &secret),
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &closed_port()),
+        ],
+    );
+    assert_passed(&run, "AWS_* keys in the environment");
+    let (source, identity) = target(&run);
+    assert_eq!(source, "AWS chain: environment keys");
+    assert!(
+        identity.contains("environment AWS_ACCESS_KEY_ID"),
+        "{identity}"
+    );
+}
+
+#[test]
+fn a_wrong_secret_in_the_env_list_names_the_variable_and_its_line() {
+    let Some((env, id, _)) = s3_iam(S3User::Full) else {
+        return;
+    };
+    let env = keyless(
+        &env,
+        &[
+            ("AWS_ACCESS_KEY_ID", &id),
+            ("AWS_SECRET_ACCESS_KEY", "not-the-secret"),
+        ],
+        "cred-wrong-secret.list",
+    );
+    let run = check_with_env(
+        &env,
+        &[],
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &closed_port())],
+    );
+    assert_eq!(run.code, 1, "{}", run.report);
+    let list = run.check("permissions.list");
+    assert_eq!(
+        list["evidence"]["outcome"], "credentials_rejected",
+        "{list}"
+    );
+    let fix = list["remediation"].as_str().unwrap();
+    assert!(
+        fix.contains("AWS_SECRET_ACCESS_KEY (") && fix.contains("cred-wrong-secret.list:"),
+        "{fix}"
+    );
+}
+
+fn irsa(vars_in_env_list: bool) {
+    let Some((env, id, secret)) = s3_iam(S3User::Full) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let token = token_file(dir.path());
+    let sts = standins::sts(ROLE, TOKEN, &id, &secret);
+    let token_path = token.to_string_lossy().into_owned();
+    let web_identity = [
+        ("AWS_ROLE_ARN", ROLE),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token_path.as_str()),
+        ("AWS_ROLE_SESSION_NAME", "lsprobe-test"),
+        ("AWS_ENDPOINT_URL_STS", sts.url.as_str()),
+    ];
+    let closed = closed_port();
+    let mut vars = vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", closed.as_str())];
+    let env = if vars_in_env_list {
+        keyless(&env, &web_identity, "cred-irsa.list")
+    } else {
+        vars.extend(web_identity);
+        keyless(&env, &[], "cred-irsa-env.list")
+    };
+    let run = check_with_env(&env, &[], &vars);
+    assert_passed(&run, "IRSA");
+    let (source, identity) = target(&run);
+    assert_eq!(source, "AWS chain: web identity (IRSA)");
+    assert!(
+        identity.contains(ROLE) && identity.contains("session lsprobe-test"),
+        "{identity}"
+    );
+    let seen = sts.requests();
+    assert_eq!(seen.len(), 1, "one AssumeRoleWithWebIdentity: {seen:?}");
+    assert!(seen[0].body.contains("Action=AssumeRoleWithWebIdentity"));
+}
+
+#[test]
+fn irsa_in_the_env_list_assumes_the_role_at_the_configured_sts() {
+    irsa(true);
+}
+
+#[test]
+fn irsa_in_the_environment_assumes_the_role_at_the_configured_sts() {
+    irsa(false);
+}
+
+#[test]
+fn node_role_comes_from_boto3s_metadata_endpoint_variable() {
+    let Some((env, id, secret)) = s3_iam(S3User::Full) else {
+        return;
+    };
+    let imds = standins::imds(&id, &secret, 3600);
+    let env = keyless(
+        &env,
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url)],
+        "cred-node-role.list",
+    );
+    let run = check_with_env(&env, &[], &[]);
+    assert_passed(&run, "node role");
+    let (source, identity) = target(&run);
+    assert_eq!(source, "AWS chain: instance metadata (node role)");
+    assert!(identity.contains("instance role node-role"), "{identity}");
+    let paths: Vec<String> = imds
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "PUT /latest/api/token",
+            "GET /latest/meta-data/iam/security-credentials/",
+            "GET /latest/meta-data/iam/security-credentials/node-role"
+        ],
+        "fetched once for the whole run"
+    );
+}
+
+#[test]
+fn gcs_token_and_identity_come_from_the_metadata_host() {
+    let Some(env) = support::env_file(Kind::Gcs, S3User::Full) else {
+        return;
+    };
+    let gce = standins::gce("label-studio@project.iam.gserviceaccount.com");
+    let env = edited_env_file(
+        &env,
+        &[
+            ("GOOGLE_APPLICATION_CREDENTIALS", None),
+            ("GCE_METADATA_HOST", Some(&gce.host)),
+        ],
+        "cred-gce.list",
+    );
+    let run = check_with_env(&env, &[], &[]);
+    assert_passed(&run, "GCS metadata server");
+    let (source, identity) = target(&run);
+    assert!(source.starts_with("GCE metadata server"), "{source}");
+    assert_eq!(
+        identity,
+        "service account label-studio@project.iam.gserviceaccount.com"
+    );
+    assert_eq!(gce.requests().len(), 2, "token and email, once");
+}
+
+#[test]
+fn gcs_key_file_names_the_service_account() {
+    let Some(env) = support::env_file(Kind::Gcs, S3User::Full) else {
+        return;
+    };
+    let run = check_with_env(&env, &[], &[("GCE_METADATA_HOST", &closed_port())]);
+    assert_passed(&run, "GCS key file");
+    let (source, _) = target(&run);
+    assert!(source.starts_with("service-account JSON ("), "{source}");
+}
+
+// Misconfigurations: the bucket endpoint is a closed port, so a check that blamed or contacted
+// it would say "could not connect"; the credential step must be named instead.
+
+fn misconfigured(lines: &[(&str, &str)], vars: &[(&str, &str)]) -> (CheckRun, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = closed_port();
+    let mut text = format!(
+        "STORAGE_TYPE=s3\nSTORAGE_AWS_BUCKET_NAME=lsprobe\nSTORAGE_AWS_REGION_NAME=us-east-1\n\
+         STORAGE_AWS_ENDPOINT_URL={endpoint}\n"
+    );
+    for (k, v) in lines {
+        text.push_str(&format!("{k}={v}\n"));
+    }
+    let env = dir.path().join("env.list");
+    std::fs::write(&env, text).unwrap();
+    let started = Instant::now();
+    let run = check_with_env(&env, &[], vars);
+    (run, started.elapsed())
+}
+
+fn assert_credentials_unavailable(run: &CheckRun, wall: Duration, fix_has: &[&str]) -> String {
+    assert_eq!(run.code, 1, "{}\n{}", run.report, run.stderr);
+    assert!(
+        wall < Duration::from_secs(5),
+        "took {wall:?}: no retry storm"
+    );
+    let checks = run.report["checks"].as_array().unwrap();
+    let failed: Vec<_> = checks.iter().filter(|c| c["status"] == "fail").collect();
+    assert_eq!(failed.len(), 1, "one failure, the rest skipped: {checks:?}");
+    let c = failed[0];
+    assert_eq!(c["evidence"]["outcome"], "credentials_unavailable", "{c}");
+    let fix = c["remediation"].as_str().unwrap();
+    for want in fix_has {
+        assert!(fix.contains(want), "remediation lacks {want:?}: {fix}");
+    }
+    assert!(
+        !fix.contains("STORAGE_AWS_ENDPOINT_URL") && !fix.contains("Nothing answered"),
+        "the storage endpoint is not blamed: {fix}"
+    );
+    assert!(
+        checks
+            .iter()
+            .filter(|c| c["status"] == "skip")
+            .all(|c| c["message"].as_str().unwrap().contains("credentials")),
+        "{checks:?}"
+    );
+    assert!(run.report["target"]["identity"].is_null());
+    c["message"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_missing_token_file_is_named_and_nothing_is_sent() {
+    let sts = standins::sts(ROLE, TOKEN, "AKIAUNUSED0000000000", "unused");
+    let closed = closed_port();
+    let (run, wall) = misconfigured(
+        &[
+            ("AWS_ROLE_ARN", ROLE),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/no/such/token"),
+            ("AWS_ENDPOINT_URL_STS", &sts.url),
+        ],
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &closed)],
+    );
+    let message =
+        assert_credentials_unavailable(&run, wall, &["AWS_WEB_IDENTITY_TOKEN_FILE", "env.list:"]);
+    assert!(message.contains("/no/such/token"), "{message}");
+    assert!(sts.requests().is_empty(), "no STS request without a token");
+}
+
+#[test]
+fn a_wrong_role_gives_stss_answer_after_one_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = token_file(dir.path());
+    let sts = standins::sts(ROLE, TOKEN, "AKIAUNUSED0000000000", "unused");
+    let wrong = "arn:aws:iam::123456789012:role/not-trusted";
+    let closed = closed_port();
+    let (run, wall) = misconfigured(
+        &[
+            ("AWS_ROLE_ARN", wrong),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", &token.to_string_lossy()),
+            ("AWS_ENDPOINT_URL_STS", &sts.url),
+        ],
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &closed)],
+    );
+    let message = assert_credentials_unavailable(&run, wall, &["AWS_ROLE_ARN (", "trust policy"]);
+    assert!(
+        message.contains(wrong) && message.contains("403 AccessDenied"),
+        "{message}"
+    );
+    assert!(message.contains(&sts.url), "STS address shown: {message}");
+    assert_eq!(sts.requests().len(), 1, "sent once");
+}
+
+#[test]
+fn sts_down_fails_fast_naming_the_sts_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = token_file(dir.path());
+    let sts = closed_port();
+    let (run, wall) = misconfigured(
+        &[
+            ("AWS_ROLE_ARN", ROLE),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", &token.to_string_lossy()),
+        ],
+        &[
+            ("AWS_ENDPOINT_URL_STS", &sts),
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &closed_port()),
+        ],
+    );
+    let message = assert_credentials_unavailable(&run, wall, &["STS"]);
+    assert!(
+        message.contains(&sts) && message.contains("environment AWS_ENDPOINT_URL_STS"),
+        "{message}"
+    );
+}
+
+#[test]
+fn metadata_down_fails_fast_without_falling_back() {
+    let imds = closed_port();
+    let (run, wall) = misconfigured(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds)], &[]);
+    let message = assert_credentials_unavailable(
+        &run,
+        wall,
+        &["AWS_EC2_METADATA_SERVICE_ENDPOINT", "env.list:5"],
+    );
+    assert!(message.contains(&imds), "{message}");
+}
+
+#[test]
+fn metadata_answering_no_role_is_one_credential_failure() {
+    // An IMDS whose node has no instance profile: token, then 404 for the role list.
+    let imds = support::cred_standins::StandIn::start(|r| match r.path.as_str() {
+        "/latest/api/token" => (200, "text/plain", "imds-token".into()),
+        _ => (404, "text/plain", String::new()),
+    });
+    let (run, wall) = misconfigured(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url)], &[]);
+    let message = assert_credentials_unavailable(&run, wall, &["instance profile"]);
+    assert!(message.contains("404"), "{message}");
+    assert_eq!(imds.requests().len(), 2, "token and role list, once each");
+}
+
+#[test]
+fn gce_metadata_down_fails_fast_without_falling_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("env.list");
+    let host = closed_port().trim_start_matches("http://").to_string();
+    std::fs::write(
+        &env,
+        format!(
+            "STORAGE_TYPE=gcs\nSTORAGE_GCS_BUCKET_NAME=lsprobe\nSTORAGE_GCS_ENDPOINT={}\n\
+             GCE_METADATA_HOST={host}\n",
+            closed_port()
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let run = check_with_env(&env, &[], &[]);
+    let message = assert_credentials_unavailable(
+        &run,
+        started.elapsed(),
+        &["GCE_METADATA_HOST (", "GOOGLE_APPLICATION_CREDENTIALS"],
+    );
+    assert!(message.contains(&host), "{message}");
+}
+
+#[test]
+fn workload_identity_federation_is_refused_clearly_by_show_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("wif.json");
+    std::fs::write(
+        &json,
+        r#"{"type":"external_account","audience":"//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x","subject_token_type":"urn:ietf:params:oauth:token-type:jwt","token_url":"http://127.0.0.1:1/token","credential_source":{"file":"/var/run/token"}}"#,
+    )
+    .unwrap();
+    let env = dir.path().join("env.list");
+    std::fs::write(
+        &env,
+        format!(
+            "STORAGE_TYPE=gcs\nSTORAGE_GCS_BUCKET_NAME=lsprobe\nGOOGLE_APPLICATION_CREDENTIALS={}\n",
+            json.display()
+        ),
+    )
+    .unwrap();
+    for command in [&["config", "show"][..], &["check"][..]] {
+        let out = assert_cmd::Command::cargo_bin("lsprobe")
+            .unwrap()
+            .env_clear()
+            .args(command)
+            .arg("--env-file")
+            .arg(&env)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains("external_account")
+                && stderr.contains("does not support")
+                && stderr.contains("GOOGLE_APPLICATION_CREDENTIALS"),
+            "{command:?}: {stderr}"
+        );
+    }
+}
