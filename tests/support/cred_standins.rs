@@ -183,11 +183,10 @@ pub fn sts(role_arn: &str, token: &str, key_id: &str, secret: &str) -> StandIn {
             return (
                 403,
                 "text/xml",
-                format!(
-                    "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>\
-                     <Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message>\
-                     </Error><RequestId>1</RequestId></ErrorResponse>"
-                ),
+                "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>\
+                 <Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message>\
+                 </Error><RequestId>1</RequestId></ErrorResponse>"
+                    .to_string(),
             );
         }
         let session = get("RoleSessionName");
