@@ -58,11 +58,16 @@ pub fn for_failure(target: &Target, action: Action, failure: &Failure) -> String
             if let ProviderSettings::S3(s) = &target.settings
                 && why.contains("certificate")
             {
+                let setting = match &s.verify.source {
+                    crate::config::Source::Default => "STORAGE_AWS_S3_VERIFY (unset)".to_string(),
+                    source => format!("the CA bundle setting ({source})"),
+                };
                 fix.push_str(&format!(
-                    " The server's TLS certificate was not accepted: STORAGE_AWS_S3_VERIFY ({}) \
-                     must be the path of a PEM bundle holding the CA that signed it (Label \
-                     Studio trusts only that bundle then), or false to skip verification.",
-                    s.verify.source
+                    " The server's TLS certificate was not accepted: {setting} must be the path \
+                     of a PEM bundle holding the CA that signed it, or the server's own \
+                     certificate (Label Studio trusts only that bundle then); set \
+                     STORAGE_AWS_S3_VERIFY=false only to skip verification. A certificate for \
+                     another host name or an expired one must be replaced on the server."
                 ));
             }
             fix

@@ -134,9 +134,28 @@ pub(super) fn s3(
         None => parse::default(true),
     };
     let plain_http = endpoint.is_some_and(|e| e.value.scheme() == "http");
-    let verify = match sources.pick("STORAGE_AWS_S3_VERIFY") {
-        None => parse::default(TlsVerify::Verify),
-        Some(v) => verify(v, plain_http, warnings)?,
+    let verify = match (
+        sources.pick("STORAGE_AWS_S3_VERIFY"),
+        sources.pick("AWS_CA_BUNDLE"),
+    ) {
+        (Some(v), _) => verify(v, plain_http, warnings)?,
+        // Label Studio passes no `verify` then, and botocore takes AWS_CA_BUNDLE as the bundle.
+        (None, Some(b)) => {
+            let path = PathBuf::from(&b.value);
+            if path.is_file() {
+                Sourced::new(TlsVerify::CaBundle(path), b.source)
+            } else if plain_http {
+                parse::default(TlsVerify::Verify)
+            } else {
+                return Err(ConfigError(format!(
+                    "AWS_CA_BUNDLE = `{}` ({}) is not a file here, and boto3 takes it as the \
+                     path of the CA bundle to trust: give the path of a PEM bundle readable \
+                     where lsprobe runs, or remove the variable",
+                    b.value, b.source
+                )));
+            }
+        }
+        (None, None) => parse::default(TlsVerify::Verify),
     };
     let signature_version = sources.pick("STORAGE_AWS_S3_SIGNATURE_VERSION");
     if let Some(v) = &signature_version

@@ -14,6 +14,7 @@ pub mod presign;
 pub mod s3;
 pub mod s3_upload;
 pub mod sigv4;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -287,7 +288,7 @@ fn http_client(target: &Target) -> Result<reqwest::Client, crate::config::Config
                         path.display()
                     ))
                 })?;
-                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                let certs = tls::pem_certificates(&pem).map_err(|e| {
                     crate::config::ConfigError(format!(
                         "STORAGE_AWS_S3_VERIFY ({}): {} is not a PEM certificate bundle ({e})",
                         s.verify.source,
@@ -302,8 +303,16 @@ fn http_client(target: &Target) -> Result<reqwest::Client, crate::config::Config
                     )));
                 }
                 // boto3 given a bundle trusts that bundle only (it replaces the default
-                // roots), so a server whose CA is missing from it fails in Label Studio.
-                builder = builder.tls_certs_only(certs);
+                // roots), so a server whose CA is missing from it fails in Label Studio; a
+                // certificate in the bundle is trusted as the server's own, CA or not.
+                let config = tls::client_config(certs).map_err(|e| {
+                    crate::config::ConfigError(format!(
+                        "STORAGE_AWS_S3_VERIFY ({}): {} cannot be used ({e})",
+                        s.verify.source,
+                        path.display()
+                    ))
+                })?;
+                builder = builder.tls_backend_preconfigured(config);
             }
         }
     }
@@ -332,5 +341,12 @@ pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
         u.set_query(None);
         format!(" to {u}")
     });
-    format!("{kind}{}: {}", url.unwrap_or_default(), chain.join(": "))
+    let chain = chain.join(": ");
+    match tls::in_words(&chain) {
+        Some(words) => format!(
+            "TLS handshake failed{}: {words} ({chain})",
+            url.unwrap_or_default()
+        ),
+        None => format!("{kind}{}: {chain}", url.unwrap_or_default()),
+    }
 }
