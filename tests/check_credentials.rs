@@ -466,3 +466,52 @@ fn workload_identity_federation_is_refused_clearly_by_show_and_check() {
         );
     }
 }
+
+#[test]
+fn load_refreshes_node_role_credentials_that_expire_every_15_seconds() {
+    let Some((env, id, secret)) = s3_iam(S3User::Full) else {
+        return;
+    };
+    let imds = standins::imds(&id, &secret, 15);
+    let env = keyless(
+        &env,
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url)],
+        "cred-load-refresh.list",
+    );
+    let out = assert_cmd::Command::cargo_bin("lsprobe")
+        .unwrap()
+        .env_clear()
+        .args(["load", "--format", "json", "--env-file"])
+        .arg(&env)
+        .args(["--duration", "45s", "--warmup", "0s", "--concurrency", "2"])
+        .args(["--objects", "10", "--rate", "20"])
+        .timeout(Duration::from_secs(180))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    support::check::validate_schema(&report);
+    let load = &report["load"];
+    let mut requests = 0;
+    for (op, o) in load["ops"].as_object().unwrap() {
+        assert_eq!(
+            o["errors"], 0,
+            "{op}: no auth error over 45 s: {o}\n{stderr}"
+        );
+        requests += o["count"].as_u64().unwrap();
+    }
+    assert!(requests > 100, "{load}");
+    // One fetch is three requests (token, role list, role); 15 s credentials are fetched again
+    // in the last third of their lifetime: at least three fetches over 45 s.
+    let fetches = imds
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/node-role"))
+        .count();
+    assert!(fetches >= 3, "credentials fetched {fetches} times");
+    assert_eq!(
+        report["target"]["credential_source"],
+        "AWS chain: instance metadata (node role)"
+    );
+}
