@@ -61,6 +61,8 @@ fn main() {
         put_slots: 4,
         seed: 7,
         timeline: true,
+        backoff_max: Duration::from_secs(20),
+        stop_after_failures: 20,
     };
     let data = Dataset {
         objects: vec![(key, 0)],

@@ -130,6 +130,15 @@ pub struct CheckArgs {
         value_parser = secret
     )]
     pub token: Option<Secret>,
+    /// How long cleanup may take before the objects not yet deleted are listed as left over
+    /// (a second Ctrl-C stops it at once).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        allow_hyphen_values = true
+    )]
+    pub cleanup_timeout: String,
 }
 
 /// A flag value that must never be printed (`Debug` of the arguments shows `***`).
@@ -158,35 +167,49 @@ pub struct LoadArgs {
     #[arg(long, default_value = "capacity")]
     pub suite: String,
     /// Operation mix, e.g. `put=20,get=70,head=10` (ops: put, get, head, list, delete).
-    #[arg(long, visible_alias = "ops", value_name = "OP=WEIGHT,...")]
+    #[arg(
+        long,
+        visible_alias = "ops",
+        value_name = "OP=WEIGHT,...",
+        allow_hyphen_values = true
+    )]
     pub mix: Option<String>,
     /// Object sizes, e.g. `256KiB` or `4KiB:50,256KiB:40,8MiB:10`.
-    #[arg(long, visible_alias = "size", value_name = "SIZE[:WEIGHT],...")]
+    #[arg(
+        long,
+        visible_alias = "size",
+        value_name = "SIZE[:WEIGHT],...",
+        allow_hyphen_values = true
+    )]
     pub sizes: Option<String>,
     /// Workers, one connection each.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub concurrency: Option<usize>,
     /// How long to measure (after the warmup), e.g. `60s`.
-    #[arg(long, conflicts_with = "requests")]
+    #[arg(long, conflicts_with = "requests", allow_hyphen_values = true)]
     pub duration: Option<String>,
     /// How many requests to measure instead of a duration.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub requests: Option<u64>,
     /// Open loop at this many requests per second (latency from the intended start).
     #[arg(long, value_name = "OPS_PER_S", allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Excluded from the results, e.g. `5s`.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub warmup: Option<String>,
     /// Objects the prepare phase writes for GET and HEAD.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub objects: Option<usize>,
     /// Read existing objects under this prefix instead; nothing is written at all.
     #[arg(long, value_name = "PREFIX")]
     pub existing_prefix: Option<String>,
     /// Override a verdict threshold of the required class, e.g. `get_ttfb_p50_ms=50`
     /// (repeatable).
-    #[arg(long = "threshold", value_name = "METRIC=VALUE")]
+    #[arg(
+        long = "threshold",
+        value_name = "METRIC=VALUE",
+        allow_hyphen_values = true
+    )]
     pub thresholds: Vec<String>,
     /// The storage class required (a profile of the suite, e.g. `ssd`, `hdd`).
     #[arg(long, value_name = "CLASS")]
@@ -197,6 +220,15 @@ pub struct LoadArgs {
     /// Directory to write reports into.
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// How long cleanup may take before the objects not yet deleted are listed as left over
+    /// (a second Ctrl-C stops it at once).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        allow_hyphen_values = true
+    )]
+    pub cleanup_timeout: String,
 }
 
 /// Arguments of `lsprobe demo`.

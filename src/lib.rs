@@ -30,7 +30,7 @@ pub async fn run(cli: Cli) -> Exit {
     match outcome {
         Ok(exit) => exit,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", report::redact::text(&e.to_string()));
             e.exit()
         }
     }

@@ -51,30 +51,53 @@ impl RunPrefix {
     }
 }
 
+/// Where a key of the ledger stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Written {
+    /// Planned: the run may write it, but no request that writes it was sent yet.
+    Planned,
+    /// A write was sent (it may or may not have landed).
+    Sent,
+    /// The server confirmed the write.
+    Confirmed,
+}
+
 /// The keys this run wrote or tried to write (and whether the write was confirmed). Shared by
 /// every task of the run.
 #[derive(Clone, Debug, Default)]
-pub struct Ledger(Arc<Mutex<BTreeMap<String, bool>>>);
+pub struct Ledger(Arc<Mutex<BTreeMap<String, Written>>>);
 
 impl Ledger {
     /// Records a key before it is written.
     pub fn record(&self, key: &str) {
-        self.lock().entry(key.to_string()).or_insert(false);
+        let mut keys = self.lock();
+        let state = keys.entry(key.to_string()).or_insert(Written::Sent);
+        if *state == Written::Planned {
+            *state = Written::Sent;
+        }
+    }
+
+    /// Records a key the run may write later: it counts only once [`Ledger::record`] says a
+    /// write was sent (a key never sent is neither deleted nor reported as left over).
+    pub fn plan(&self, key: &str) {
+        self.lock()
+            .entry(key.to_string())
+            .or_insert(Written::Planned);
     }
 
     /// Marks a recorded key as written (the server confirmed it).
     pub fn confirm(&self, key: &str) {
-        if let Some(confirmed) = self.lock().get_mut(key) {
-            *confirmed = true;
+        if let Some(state) = self.lock().get_mut(key) {
+            *state = Written::Confirmed;
         }
     }
 
     /// Whether the server confirmed writing the key.
     pub fn confirmed(&self, key: &str) -> bool {
-        self.lock().get(key).copied().unwrap_or(false)
+        self.lock().get(key) == Some(&Written::Confirmed)
     }
 
-    /// Whether this run wrote the key.
+    /// Whether this run wrote (or planned to write) the key.
     pub fn contains(&self, key: &str) -> bool {
         self.lock().contains_key(key)
     }
@@ -84,17 +107,32 @@ impl Ledger {
         self.lock().remove(key);
     }
 
-    /// Every key recorded.
+    /// Every key a write was sent for (planned keys never sent are left out).
     pub fn keys(&self) -> Vec<String> {
-        self.lock().keys().cloned().collect()
+        self.lock()
+            .iter()
+            .filter(|(_, s)| **s != Written::Planned)
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, bool>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Written>> {
         // A panic elsewhere must not stop cleanup: the set is valid whatever was interrupted.
         self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// How a bounded cleanup ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CleanupEnd {
+    /// Every delete was answered.
+    Done,
+    /// The deadline passed first; what was not deleted is listed.
+    TimedOut,
+    /// A signal asked to stop waiting; what was not deleted is listed.
+    Stopped,
 }
 
 /// The only way checks touch a bucket: writes land under the run prefix, and reads and
@@ -195,28 +233,54 @@ impl SafeStore {
     /// not be deleted is listed.
     pub async fn cleanup(&self) -> Cleanup {
         let mut cleanup = Cleanup::default();
-        let first: Vec<(String, Result<Answer, Unreachable>)> =
+        self.cleanup_into(&mut cleanup).await;
+        cleanup
+    }
+
+    /// [`SafeStore::cleanup`], giving up at `limit` or when `stop` completes (a second
+    /// Ctrl-C): then every key whose delete was not answered is listed as left over.
+    pub async fn cleanup_within(
+        &self,
+        limit: std::time::Duration,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> (Cleanup, CleanupEnd) {
+        let mut cleanup = Cleanup::default();
+        let end = {
+            let work = self.cleanup_into(&mut cleanup);
+            tokio::select! {
+                () = work => CleanupEnd::Done,
+                () = tokio::time::sleep(limit) => CleanupEnd::TimedOut,
+                () = stop => CleanupEnd::Stopped,
+            }
+        };
+        if end != CleanupEnd::Done {
+            cleanup.leftover = self.ledger.keys();
+        }
+        (cleanup, end)
+    }
+
+    async fn cleanup_into(&self, cleanup: &mut Cleanup) {
+        let mut first =
             futures::stream::iter(self.ledger.keys().into_iter().map(|key| async move {
                 let answer = self.storage.send(&Op::Delete { key: key.clone() }).await;
                 (key, answer)
             }))
-            .buffer_unordered(8)
-            .collect()
-            .await;
+            .buffer_unordered(8);
         let mut retry = Vec::new();
-        for (key, answer) in first {
-            if !self.settle(&key, &answer, &mut cleanup) {
+        while let Some((key, answer)) = first.next().await {
+            if !self.settle(&key, &answer, cleanup) {
                 retry.push(key);
             }
         }
         for key in retry {
             let answer = self.storage.send(&Op::Delete { key: key.clone() }).await;
-            if !self.settle(&key, &answer, &mut cleanup) {
+            if !self.settle(&key, &answer, cleanup) {
                 cleanup.leftover.push(key);
             }
         }
         cleanup.leftover.sort();
-        cleanup
+        // Planned keys never sent are not this run's to delete or report.
+        self.ledger.lock().retain(|_, s| *s != Written::Planned);
     }
 
     /// Books one delete answer; false when the key may still be there.
@@ -282,5 +346,22 @@ mod tests {
         })
         .join();
         assert_eq!(ledger.keys(), vec!["k".to_string()]);
+    }
+
+    #[test]
+    fn planned_keys_count_only_once_sent() {
+        let ledger = Ledger::default();
+        ledger.plan("a");
+        ledger.plan("b");
+        assert!(ledger.contains("a"));
+        assert!(ledger.keys().is_empty(), "nothing was sent");
+        ledger.record("b");
+        assert_eq!(ledger.keys(), vec!["b".to_string()]);
+        ledger.confirm("b");
+        ledger.plan("b");
+        assert!(
+            ledger.confirmed("b"),
+            "planning again does not undo a write"
+        );
     }
 }

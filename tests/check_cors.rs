@@ -6,6 +6,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use lsprobe::emulators::{Emulators, Kind, S3User};
+use serde_json::json;
 use support::check::{CheckRun, check};
 
 const METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];
@@ -111,8 +112,15 @@ fn s3rver_guide_rule_passes_every_preflight() {
     assert_eq!(run.code, 0, "{}\n{}", run.report, run.stderr);
     assert_not_failed(&run, &preflight_ids(), "guide rule");
     let put = run.check("cors.preflight.PUT");
+    // A PUT is checked as an ArrayBuffer upload (no header) and as a File upload (Content-Type).
     assert_eq!(
-        put["evidence"]["request_headers"][0], "content-type",
+        put["evidence"]["shapes"][0]["request_headers"],
+        json!([]),
+        "{put}"
+    );
+    assert_eq!(
+        put["evidence"]["shapes"][1]["request_headers"],
+        json!(["content-type"]),
         "{put}"
     );
     for id in ["cors.actual_get", "cors.expose_headers"] {
@@ -297,10 +305,12 @@ fn azurite_guide_rule_missing_header_and_no_rules() {
     }
     assert_eq!(run.check("cors.expose_headers")["status"], "pass");
 
-    // 2. Allowed headers without x-ms-blob-type: the upload preflights fail naming it.
+    // 2. Allowed headers without x-ms-blob-type: the PUT preflight fails naming it (every
+    //    browser PUT to a blob SAS carries it); a form POST asks for no header and passes.
     set_cors(&emu, &azure_rule("x-ms-blob-content-type,content-type"));
     let run = check(&env, &["--suite", "full"]);
-    for method in ["PUT", "POST"] {
+    {
+        let method = "PUT";
         let c = run.check(&format!("cors.preflight.{method}"));
         assert_eq!(c["status"], "fail", "{c}");
         let message = c["message"].as_str().unwrap();
@@ -317,10 +327,27 @@ fn azurite_guide_rule_missing_header_and_no_rules() {
             "{c}"
         );
     }
-    for method in ["GET", "DELETE", "HEAD"] {
+    for method in ["GET", "POST", "DELETE", "HEAD"] {
         let c = run.check(&format!("cors.preflight.{method}"));
         assert_eq!(c["status"], "pass", "{c}");
     }
+
+    // 2b. x-ms-blob-type allowed but not Content-Type: an ArrayBuffer PUT passes, a File PUT
+    //     (with Content-Type) is refused: a warning naming content-type.
+    set_cors(&emu, &azure_rule("x-ms-blob-type"));
+    let run = check(&env, &["--suite", "full"]);
+    let c = run.check("cors.preflight.PUT");
+    assert_eq!(c["status"], "warn", "{c}");
+    let message = c["message"].as_str().unwrap();
+    assert!(
+        message.contains("does not allow the request header(s) content-type"),
+        "{message}"
+    );
+    assert_eq!(c["evidence"]["origins"][ORIGIN]["allowed"], true, "{c}");
+    assert_eq!(
+        c["evidence"]["origins"][ORIGIN]["optional"]["allowed"], false,
+        "{c}"
+    );
 
     // 3. No rules at all: every preflight fails with the "no CORS configuration" fix.
     set_cors(&emu, "");

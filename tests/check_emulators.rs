@@ -411,3 +411,56 @@ fn s3_encryption_passes_when_the_object_parameters_ask_for_sse() {
             .is_empty()
     );
 }
+
+/// moto with IAM enforcement on answers requests without credentials (preflights, presigned
+/// URLs) with 500: that is the server failing, reported as `error` without a CORS or permission
+/// remedy, never as a failed rule. A user who may not write gets `folder.list_scope` skipped.
+#[test]
+fn moto_server_errors_are_errors_and_list_scope_needs_a_write() {
+    let Some(env) = support::env_file(Kind::S3Iam, S3User::Full) else {
+        return;
+    };
+    let run = check(&env, &["--suite", "full"]);
+    eprintln!("{:?}", run.statuses());
+    let mut server_errors = 0;
+    for c in run.report["checks"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap();
+        if !(id.starts_with("cors.") || id.starts_with("presign.")) {
+            continue;
+        }
+        let status = c["evidence"]["status"].as_u64().unwrap_or(0);
+        let answered_5xx = c["evidence"]["outcome"] == "server_error";
+        assert!(
+            c["status"] != "fail" || !c["message"].as_str().unwrap().contains("(status 5"),
+            "a 5xx judged as a rule: {c}"
+        );
+        if answered_5xx {
+            server_errors += 1;
+            assert_eq!(c["status"], "error", "{c}");
+            assert!((500..600).contains(&status), "{c}");
+            let fix = c["remediation"].as_str().unwrap();
+            assert!(!fix.contains("AllowedOrigins"), "{fix}");
+            assert!(!fix.contains("s3:GetObject"), "{fix}");
+            assert!(fix.contains("server's logs"), "{fix}");
+        }
+    }
+    assert!(
+        server_errors > 0,
+        "moto answered no 5xx: {:?}",
+        run.statuses()
+    );
+
+    let Some(no_put) = support::env_file(Kind::S3Iam, S3User::NoPut) else {
+        return;
+    };
+    let run = check(&no_put, &[]);
+    let c = run.check("folder.list_scope");
+    assert_eq!(c["status"], "skip", "{c}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing could be written"),
+        "{c}"
+    );
+}

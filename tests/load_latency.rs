@@ -39,6 +39,8 @@ fn plan(mode: Mode, concurrency: usize, bound: Bound) -> LoadPlan {
         put_slots: 2,
         seed: 1,
         timeline: true,
+        backoff_max: Duration::from_secs(20),
+        stop_after_failures: 20,
     }
 }
 

@@ -1,19 +1,26 @@
 //! `lsprobe check`: resolve the configuration, load the suite, run it, print and write the
 //! reports, exit per design.md.
 use std::io::Write as _;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::FutureExt;
 
 use super::label_studio::{self, Deployment};
 use super::runner::{Ending, run_suite_with};
 use super::suite::Suite;
 use crate::cli::{CheckArgs, ReportFormat};
-use crate::report::{Exporter, ReportWriter, RunReport, exporter, text::TextExporter};
+use crate::report::{Cleanup, Exporter, ReportWriter, RunReport, exporter, text::TextExporter};
+use crate::safety::{CleanupEnd, SafeStore};
 use crate::{Exit, RunError, config};
 
 /// Runs `lsprobe check`.
 pub async fn run(args: &CheckArgs) -> Result<Exit, RunError> {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let resolved = config::resolve(&args.target, &env)?;
+    let cleanup_limit = cleanup_limit(&args.cleanup_timeout)?;
     for warning in &resolved.warnings {
         eprintln!("warning: {warning}");
     }
@@ -33,6 +40,7 @@ pub async fn run(args: &CheckArgs) -> Result<Exit, RunError> {
         &writer,
         args.strict,
         label_studio,
+        cleanup_limit,
         interrupted(),
     )
     .await?;
@@ -75,6 +83,63 @@ pub fn report_leftovers(report: &RunReport) {
     for key in &report.cleanup.leftover {
         eprintln!("  {key}");
     }
+}
+
+/// Parses `--cleanup-timeout` (exit 2 naming the flag when it is not a duration).
+pub fn cleanup_limit(value: &str) -> Result<Duration, RunError> {
+    match humantime::parse_duration(value.trim()) {
+        Ok(d) if d <= Duration::from_secs(3600) => Ok(d),
+        Ok(_) => Err(RunError::BadInput(format!(
+            "--cleanup-timeout `{}`: at most 1h",
+            config::parse::shorten(value)
+        ))),
+        Err(e) => Err(RunError::BadInput(format!(
+            "--cleanup-timeout `{}`: {e} (e.g. 30s, 2m)",
+            config::parse::shorten(value)
+        ))),
+    }
+}
+
+/// Deletes what the run wrote, for at most `limit`. A signal during cleanup makes the run
+/// one that was interrupted (exit 3); a signal once the run is already interrupted (the
+/// second Ctrl-C) stops waiting. A panic in cleanup loses nothing: what was not deleted is
+/// listed. Returns the cleanup and whether the run is now interrupted.
+pub async fn bounded_cleanup(
+    store: &SafeStore,
+    limit: Duration,
+    interrupted_already: bool,
+) -> (Cleanup, bool) {
+    let signalled = AtomicBool::new(false);
+    let stop = async {
+        if !interrupted_already {
+            interrupted().await;
+            signalled.store(true, Ordering::Relaxed);
+        }
+        interrupted().await;
+    };
+    let work = AssertUnwindSafe(store.cleanup_within(limit, stop)).catch_unwind();
+    let (cleanup, end) = match work.await {
+        Ok(done) => done,
+        Err(_) => {
+            eprintln!("internal error: cleanup panicked; the objects it had not deleted follow");
+            let cleanup = Cleanup {
+                leftover: store.ledger().keys(),
+                ..Default::default()
+            };
+            (cleanup, CleanupEnd::Stopped)
+        }
+    };
+    match end {
+        CleanupEnd::Done => {}
+        CleanupEnd::TimedOut => eprintln!(
+            "cleanup: stopped waiting after {} (--cleanup-timeout)",
+            humantime::format_duration(limit)
+        ),
+        CleanupEnd::Stopped => eprintln!("cleanup: stopped waiting (second signal)"),
+    }
+    let interrupted =
+        interrupted_already || signalled.load(Ordering::Relaxed) || end == CleanupEnd::Stopped;
+    (cleanup, interrupted)
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::context::{Context, State};
 use super::cors_rule::{GUIDE_MAX_AGE, GUIDE_METHODS, Missing, WHEN_IT_MATTERS, remediation};
+use super::cors_shape::{describe, shapes};
 use super::presign::MEDIA_NAME;
 use super::suite::CheckParams;
 use super::{CheckResult, Status};
@@ -225,6 +226,12 @@ async fn no_configuration(ctx: &Context, first: &Preflight) -> bool {
     }
 }
 
+/// What one shape's preflight found from one origin.
+enum Outcome {
+    Allowed(Preflight),
+    Blocked(Preflight, Vec<Missing>),
+}
+
 /// `cors.preflight.<METHOD>`.
 pub async fn preflight_check(
     ctx: &Context,
@@ -234,60 +241,97 @@ pub async fn preflight_check(
 ) -> CheckResult {
     let id = format!("cors.preflight.{method}");
     let provider = ctx.target.provider();
-    let headers = params.request_headers.for_provider(provider).to_vec();
+    let shapes = shapes(
+        method,
+        provider,
+        params.request_headers.for_provider(provider),
+    );
+    let headers = shapes[0].headers.clone();
+    let url = ctx
+        .store
+        .storage()
+        .object_url(&ctx.store.run.key(MEDIA_NAME));
     let mut failures = Vec::new();
+    let mut optional_failures = Vec::new();
     let mut missing_all: Vec<Missing> = Vec::new();
     let mut max_age_notes = Vec::new();
+    let mut mixed_fix = None;
     let mut per_origin = serde_json::Map::new();
     for origin in ctx.target.origins.iter().map(|o| o.value.clone()) {
-        let p = preflight(ctx, state, &origin, method, &headers).await;
-        let mut seen = p.evidence();
-        if let Some(why) = &p.unreachable {
-            return CheckResult::new(&id, Status::Error, format!("OPTIONS from {origin}: {why}"))
-                .with_evidence("origin", origin);
+        if let Some(why) = super::mixed_content::blocked(&origin, &url) {
+            failures.push(why);
+            let setting = ctx.target.endpoint.as_ref().map(|e| e.source.to_string());
+            mixed_fix = Some(super::mixed_content::remediation(setting.as_deref()));
+            per_origin.insert(origin, json!({"outcome": "mixed_content"}));
+            continue;
         }
-        if allows(&p, &origin, method, &headers) {
-            match p
-                .max_age
-                .as_deref()
-                .and_then(|m| m.trim().parse::<u64>().ok())
-            {
-                Some(age) if age >= GUIDE_MAX_AGE => {}
-                Some(age) => max_age_notes.push(format!(
-                    "{origin}: Access-Control-Max-Age is {age} s, below the guide's {GUIDE_MAX_AGE}"
-                )),
-                None => max_age_notes.push(format!(
-                    "{origin}: no Access-Control-Max-Age, so browsers repeat the preflight \
-                     before nearly every request (the guide sets {GUIDE_MAX_AGE})"
-                )),
-            }
-        } else {
-            let missing = diagnose(ctx, state, &p, &origin, method, &headers).await;
-            seen["missing"] = json!(missing.iter().map(Missing::describe).collect::<Vec<_>>());
-            failures.push(format!(
-                "from {origin}: {} (status {})",
-                missing
-                    .iter()
-                    .map(Missing::describe)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                p.status
-            ));
-            for m in missing {
-                if !missing_all.contains(&m) {
-                    missing_all.push(m);
+        // The required shape's answer, with the optional shapes' answers under `optional`.
+        let mut seen = json!({});
+        for (i, shape) in shapes.iter().enumerate() {
+            let outcome = match shape_outcome(ctx, state, &origin, method, &shape.headers).await {
+                Ok(o) => o,
+                Err(r) => return r.with_evidence("origin", origin),
+            };
+            let (p, missing) = match outcome {
+                Outcome::Allowed(p) => (p, vec![]),
+                Outcome::Blocked(p, m) => (p, m),
+            };
+            let mut evidence = p.evidence();
+            evidence["shape"] = json!(shape.name);
+            evidence["request_headers"] = json!(shape.headers);
+            evidence["allowed"] = json!(missing.is_empty());
+            if missing.is_empty() {
+                if i == 0 {
+                    match p.max_age.as_deref().and_then(|m| m.trim().parse::<u64>().ok()) {
+                        Some(age) if age >= GUIDE_MAX_AGE => {}
+                        Some(age) => max_age_notes.push(format!(
+                            "{origin}: Access-Control-Max-Age is {age} s, below the guide's {GUIDE_MAX_AGE}"
+                        )),
+                        None => max_age_notes.push(format!(
+                            "{origin}: no Access-Control-Max-Age, so browsers repeat the preflight \
+                             before nearly every request (the guide sets {GUIDE_MAX_AGE})"
+                        )),
+                    }
                 }
+            } else {
+                evidence["missing"] =
+                    json!(missing.iter().map(Missing::describe).collect::<Vec<_>>());
+                let line = format!(
+                    "from {origin}: {} (status {})",
+                    missing
+                        .iter()
+                        .map(Missing::describe)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    p.status
+                );
+                if i == 0 {
+                    failures.push(line);
+                } else {
+                    optional_failures.push(format!("{} is blocked {line}", shape.name));
+                }
+                for m in missing {
+                    if !missing_all.contains(&m) {
+                        missing_all.push(m);
+                    }
+                }
+            }
+            let blocked = evidence["allowed"] == json!(false);
+            if i == 0 {
+                seen = evidence;
+            } else {
+                seen["optional"] = evidence;
+            }
+            if blocked {
+                // A shape that adds headers cannot pass where the required one does not.
+                break;
             }
         }
         per_origin.insert(origin, seen);
     }
     let request = format!(
         "OPTIONS {} with Access-Control-Request-Method: {method}{}",
-        crate::provider::presign::redact(
-            &ctx.store
-                .storage()
-                .object_url(&ctx.store.run.key(MEDIA_NAME))
-        ),
+        crate::provider::presign::redact(&url),
         if headers.is_empty() {
             String::new()
         } else {
@@ -298,14 +342,48 @@ pub async fn preflight_check(
         CheckResult::new(&id, status, message)
             .with_evidence("request", request.as_str())
             .with_evidence("request_headers", json!(headers))
+            .with_evidence("models", describe(method))
+            .with_evidence(
+                "shapes",
+                json!(
+                    shapes
+                        .iter()
+                        .map(|s| json!({"name": s.name, "request_headers": s.headers}))
+                        .collect::<Vec<_>>()
+                ),
+            )
             .with_evidence("origins", serde_json::Value::Object(per_origin.clone()))
     };
     if !failures.is_empty() {
+        let mut fix = Vec::new();
+        if let Some(m) = &mixed_fix {
+            fix.push(m.clone());
+        }
+        if !missing_all.is_empty() {
+            fix.push(remediation(
+                provider,
+                &ctx.target.bucket.value,
+                &missing_all,
+            ));
+        }
         return base(
             Status::Fail,
             format!(
-                "a browser may not send {method} to the bucket {}. {WHEN_IT_MATTERS}",
+                "a browser may not send {} to the bucket {}. {WHEN_IT_MATTERS}",
+                shapes[0].name,
                 failures.join("; ")
+            ),
+        )
+        .with_remediation(fix.join(" "));
+    }
+    if !optional_failures.is_empty() {
+        return base(
+            Status::Warn,
+            format!(
+                "{} passes, but {}: an uploader that sends the file as a File or typed Blob is \
+                 refused, one that sends an ArrayBuffer works. {WHEN_IT_MATTERS}",
+                shapes[0].name,
+                optional_failures.join("; ")
             ),
         )
         .with_remediation(remediation(
@@ -339,4 +417,68 @@ pub async fn preflight_check(
                 .join(", ")
         ),
     )
+}
+
+/// Sends the preflight of one shape from one origin and, when it does not pass, finds what is
+/// missing. A server error or no answer ends the check with `error`.
+async fn shape_outcome(
+    ctx: &Context,
+    state: &mut State,
+    origin: &str,
+    method: &str,
+    headers: &[String],
+) -> Result<Outcome, CheckResult> {
+    let id = format!("cors.preflight.{method}");
+    let p = preflight(ctx, state, origin, method, headers).await;
+    if let Some(why) = &p.unreachable {
+        return Err(CheckResult::new(
+            &id,
+            Status::Error,
+            format!("OPTIONS from {origin}: {why}"),
+        ));
+    }
+    if p.status >= 500 {
+        return Err(server_error(&id, origin, &p));
+    }
+    if allows(&p, origin, method, headers) {
+        return Ok(Outcome::Allowed(p));
+    }
+    let missing = diagnose(ctx, state, &p, origin, method, headers).await;
+    Ok(Outcome::Blocked(p, missing))
+}
+
+/// A preflight answered with a 5xx: the server failed; that is no CORS answer.
+fn server_error(id: &str, origin: &str, p: &Preflight) -> CheckResult {
+    let detail = p
+        .error
+        .as_ref()
+        .map(|(code, message)| {
+            format!(
+                "{}{}",
+                code.as_ref().map(|c| format!(" {c}")).unwrap_or_default(),
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                }
+            )
+        })
+        .unwrap_or_default();
+    CheckResult::new(
+        id,
+        Status::Error,
+        format!(
+            "the storage server failed answering the preflight from {origin} ({}{detail}): a \
+             server error says nothing about the bucket's CORS rules",
+            p.status
+        ),
+    )
+    .with_remediation(
+        "Look at the storage server's logs and run again once it answers preflights; if it is an \
+         emulator, it may not support CORS preflights (moto with IAM enforcement on answers \
+         them with 500).",
+    )
+    .with_evidence("outcome", "server_error")
+    .with_evidence("status", p.status)
+    .with_evidence("answer", p.evidence())
 }

@@ -36,9 +36,36 @@ const SAFELISTED: &[&str] = &[
     "pragma",
 ];
 
+/// Mixed-content blocks of the media URL, one per `https` origin, and the fix.
+pub fn mixed_content(ctx: &Context) -> Option<(Vec<String>, String)> {
+    let url = ctx
+        .store
+        .storage()
+        .object_url(&ctx.store.run.key(super::presign::MEDIA_NAME));
+    let blocked: Vec<String> = ctx
+        .target
+        .origins
+        .iter()
+        .filter_map(|o| super::mixed_content::blocked(&o.value, &url))
+        .collect();
+    if blocked.is_empty() {
+        return None;
+    }
+    let setting = ctx.target.endpoint.as_ref().map(|e| e.source.to_string());
+    Some((
+        blocked,
+        super::mixed_content::remediation(setting.as_deref()),
+    ))
+}
+
 /// `cors.actual_get`.
 pub async fn actual_get(ctx: &Context, state: &mut State) -> CheckResult {
     let id = "cors.actual_get";
+    if let Some((blocked, fix)) = mixed_content(ctx) {
+        return CheckResult::new(id, Status::Fail, blocked.join("; "))
+            .with_remediation(fix)
+            .with_evidence("outcome", "mixed_content");
+    }
     let written = match media(ctx, state, id).await {
         Ok(w) => w,
         Err(r) => return r,
@@ -83,6 +110,13 @@ pub async fn actual_get(ctx: &Context, state: &mut State) -> CheckResult {
             }),
         );
         exposed.push((origin.clone(), expose));
+        if answer.status.is_server_error() {
+            return super::presign::server_failed(
+                id,
+                &format!("the presigned GET with Origin {origin}"),
+                &answer,
+            );
+        }
         if !answer.status.is_success() {
             failures.push(format!(
                 "from {origin}: the GET answered {} (see presign.get)",

@@ -124,6 +124,13 @@ pub async fn list_scope(ctx: &Context, state: &mut State, params: &CheckParams) 
             "not tested: needs permissions.list, which failed or did not run",
         );
     }
+    if state.put_failed || state.put.is_none() {
+        return skipped(
+            id,
+            "not tested: nothing could be written (permissions.put failed or did not run), so a \
+             listing cannot show that the run's objects are found under the folder",
+        );
+    }
     let run_prefix = ctx.store.run.prefix.clone();
     let request = format!("LIST prefix `{run_prefix}`");
     let sent = ctx.store.list(&run_prefix, 1000, None).await;

@@ -137,7 +137,42 @@ pub async fn presign_for(
     }
 }
 
+/// `: <the server's error message>` for messages, or nothing.
+pub fn said(body: &[u8]) -> String {
+    let message = error_message(body);
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
+/// The result for a 5xx answer: the server failed, which is not a verdict on permissions,
+/// signatures or CORS rules (`error`, not `fail`).
+pub fn server_failed(id: &str, how: &str, answer: &Answer) -> CheckResult {
+    CheckResult::new(
+        id,
+        Status::Error,
+        format!(
+            "{how}: the storage server failed ({}{}); a server error says nothing about \
+             permissions, signatures or CORS rules",
+            answer.status,
+            said(&answer.body)
+        ),
+    )
+    .with_remediation(
+        "Look at the storage server's logs: it failed on a request without credentials (a \
+         presigned URL or a CORS preflight). Run again once it answers; if it is an emulator, it \
+         may not support this request.",
+    )
+    .with_evidence("outcome", "server_error")
+    .with_evidence("status", answer.status.as_u16())
+}
+
 fn judged(ctx: &Context, id: &str, p: &Presigned, how: &str, answer: &Answer) -> CheckResult {
+    if answer.status.is_server_error() {
+        return server_failed(id, how, answer);
+    }
     let r = rejection(&ctx.target, p, answer);
     CheckResult::new(id, Status::Fail, format!("{how}: {}", r.message))
         .with_remediation(r.remediation)

@@ -39,7 +39,16 @@ pub async fn run_suite(
     strict: bool,
     stop: impl Future<Output = ()>,
 ) -> Result<(RunReport, Ending), crate::RunError> {
-    run_suite_with(target, suite, writer, strict, None, stop).await
+    run_suite_with(
+        target,
+        suite,
+        writer,
+        strict,
+        None,
+        std::time::Duration::from_secs(30),
+        stop,
+    )
+    .await
 }
 
 /// [`run_suite`] with a Label Studio deployment for the end-to-end checks.
@@ -49,6 +58,7 @@ pub async fn run_suite_with(
     writer: &ReportWriter,
     strict: bool,
     label_studio: Option<Deployment>,
+    cleanup_limit: std::time::Duration,
     stop: impl Future<Output = ()>,
 ) -> Result<(RunReport, Ending), crate::RunError> {
     let storage = Storage::new(target)?;
@@ -107,14 +117,23 @@ pub async fn run_suite_with(
     })
     .catch_unwind();
     tokio::pin!(stop);
-    let ending = tokio::select! {
+    let mut ending = tokio::select! {
         finished = work => if finished.is_ok() { Ending::Completed } else { Ending::Crashed },
         () = &mut stop => Ending::Interrupted,
     };
 
     // The Label Studio project first (it refers to the object), then the objects.
     let projects_left = label_studio::finish(&ctx).await;
-    report.cleanup = ctx.store.cleanup().await;
+    let (cleanup, interrupted) = crate::checks::command::bounded_cleanup(
+        &ctx.store,
+        cleanup_limit,
+        ending == Ending::Interrupted,
+    )
+    .await;
+    report.cleanup = cleanup;
+    if interrupted {
+        ending = Ending::Interrupted;
+    }
     report.cleanup.leftover.extend(projects_left);
     let no_credentials = matches!(state.blocked, Some((_, Failure::CredentialsUnavailable(_))));
     if let (Some(check), true) = (isolation, no_credentials) {

@@ -77,7 +77,8 @@ pub struct CheckParams {
     pub object_size: u64,
     /// Most keys one listing may return (default 1000); bounds `folder.isolation`.
     pub list_limit: usize,
-    /// Headers a CORS preflight asks for, per provider (as Label Studio's browser uploads do).
+    /// Headers a CORS preflight asks for beyond those of the request shape it models, per
+    /// provider (src/checks/cors_shape.rs).
     pub request_headers: RequestHeaders,
 }
 
@@ -92,25 +93,15 @@ impl Default for CheckParams {
 }
 
 /// `Access-Control-Request-Headers` of CORS preflights, per provider.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RequestHeaders {
-    /// Amazon S3 (default `content-type`).
+    /// Amazon S3 (default none).
     pub s3: Vec<String>,
-    /// Google Cloud Storage (default `content-type`).
+    /// Google Cloud Storage (default none).
     pub gcs: Vec<String>,
-    /// Azure Blob Storage (default `x-ms-blob-type`, `content-type`).
+    /// Azure Blob Storage (default none; a PUT always adds `x-ms-blob-type`).
     pub azure: Vec<String>,
-}
-
-impl Default for RequestHeaders {
-    fn default() -> Self {
-        RequestHeaders {
-            s3: vec!["content-type".into()],
-            gcs: vec!["content-type".into()],
-            azure: vec!["x-ms-blob-type".into(), "content-type".into()],
-        }
-    }
 }
 
 impl RequestHeaders {
@@ -307,10 +298,11 @@ impl Suite {
 
     /// Reads and parses a suite file.
     pub fn load_file(path: &Path) -> Result<Suite, SuiteError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SuiteError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::config::limits::read_text(path, crate::config::limits::MAX_CONFIG_BYTES)
+            .map_err(|source| SuiteError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Suite::parse(&text, &path.display().to_string())
     }
 

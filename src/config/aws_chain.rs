@@ -13,6 +13,7 @@ use super::resolve::Sources;
 use super::target::{Source, Sourced};
 use super::{ConfigError, Secret};
 use crate::provider::credential::short_key_id;
+use crate::report::redact;
 
 /// boto3's instance metadata address when `AWS_EC2_METADATA_SERVICE_ENDPOINT` is unset.
 pub const IMDS_DEFAULT: &str = "http://169.254.169.254";
@@ -110,7 +111,7 @@ impl AwsChain {
                 session_name.value,
                 token_file.value.display(),
                 token_file.source,
-                sts.value,
+                redact::url(&sts.value),
                 sts.source
             ),
             AwsChain::SharedFile {
@@ -126,9 +127,11 @@ impl AwsChain {
                 path.value.display(),
                 path.source
             ),
-            AwsChain::Container { uri, .. } => format!("{} ({})", uri.value, uri.source),
+            AwsChain::Container { uri, .. } => {
+                format!("{} ({})", redact::url(&uri.value), uri.source)
+            }
             AwsChain::InstanceMetadata { endpoint } => {
-                format!("{} ({})", endpoint.value, endpoint.source)
+                format!("{} ({})", redact::url(&endpoint.value), endpoint.source)
             }
         }
     }
@@ -259,7 +262,7 @@ fn shared_file(sources: &Sources, home: Option<&Path>) -> Result<Option<AwsChain
     let profile = sources
         .pick("AWS_PROFILE")
         .unwrap_or_else(|| Sourced::new("default".to_string(), Source::Default));
-    let text = match std::fs::read_to_string(&path.value) {
+    let text = match super::limits::read_text(&path.value, super::limits::MAX_CONFIG_BYTES) {
         Ok(t) => t,
         Err(_) if path.source == Source::Default && profile.source == Source::Default => {
             return Ok(None);

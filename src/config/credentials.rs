@@ -183,7 +183,7 @@ pub(super) fn gcs(
 ) -> Result<GcsSettings, ConfigError> {
     let from_path =
         |path: &Path, source: Source, name: &str| -> Result<(String, Source), ConfigError> {
-            std::fs::read_to_string(path)
+            super::limits::read_text(path, super::limits::MAX_CONFIG_BYTES)
             .map(|text| (text, Source::File { path: path.to_path_buf() }))
             .map_err(|e| {
                 ConfigError(format!(

@@ -56,11 +56,14 @@ pub fn parse(
             None => (trimmed.trim_end(), None),
         };
         if !is_variable_name(key) {
+            // The text is not echoed: a line that is not KEY=VALUE is often a secret wrapped
+            // onto the next line.
             return Err(ConfigError(format!(
-                "{}:{line}: `{}` is not a valid variable name; each line must be KEY=VALUE \
-                 with KEY made of letters, digits and `_` (comments start with #)",
+                "{}:{line}: this line is not KEY=VALUE (its start, {} characters, is not a \
+                 variable name: letters, digits and `_`); if it continues the value of the \
+                 line above, join the two lines; comments start with #",
                 path.display(),
-                shorten(key)
+                key.chars().count()
             )));
         }
         let value = match value {
@@ -100,11 +103,6 @@ fn unquote(value: &str, path: &Path, line: usize) -> Result<String, ConfigError>
         }
     }
     Ok(value.to_string())
-}
-
-/// The first 40 characters of what was written, for error messages.
-fn shorten(s: &str) -> String {
-    s.chars().take(40).collect()
 }
 
 #[cfg(test)]
@@ -164,6 +162,11 @@ mod tests {
     fn bad_lines_name_file_and_line() {
         let err = parse("A=1\nnot valid=2\n", Path::new("x/env.list"), &|_| None).unwrap_err();
         assert!(err.0.starts_with("x/env.list:2:"), "{}", err.0);
+        // A secret wrapped onto its own line is never echoed.
+        let text = "STORAGE_AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG\n+bPxRfiCYEXAMPLEKEY\n";
+        let err = parse(text, Path::new("env.list"), &|_| None).unwrap_err();
+        assert!(err.0.starts_with("env.list:2:"), "{}", err.0);
+        assert!(!err.0.contains("bPxRfiCY"), "{}", err.0);
         let err = parse("A=\"open\n", Path::new("env.list"), &|_| None).unwrap_err();
         assert!(err.0.starts_with("env.list:1:"), "{}", err.0);
         assert!(err.0.contains("quote"));

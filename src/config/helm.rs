@@ -76,6 +76,15 @@ pub fn parse(
     path: &Path,
     secret_dir: Option<&Path>,
 ) -> Result<HelmValues, ConfigError> {
+    let depth = super::limits::yaml_depth(text);
+    if depth > super::limits::MAX_YAML_DEPTH {
+        return Err(ConfigError(format!(
+            "{}: nests {depth} levels deep (at most {} are read; Label Studio's values nest \
+             about 6): this is not a values file",
+            path.display(),
+            super::limits::MAX_YAML_DEPTH
+        )));
+    }
     let docs = MarkedYaml::load_from_str(text).map_err(|e| {
         ConfigError(format!(
             "{}:{}: invalid YAML: {}; fix the syntax (indentation, quotes, `key: value`)",

@@ -10,7 +10,8 @@ pub fn boolean(v: &Sourced<String>, name: &str) -> Result<bool, ConfigError> {
         "0" | "false" | "no" | "n" | "off" => Ok(false),
         _ => Err(ConfigError(format!(
             "{name} = `{}` ({}) is not a boolean; use true or false",
-            v.value, v.source
+            shorten(&v.value),
+            v.source
         ))),
     }
 }
@@ -21,7 +22,8 @@ pub fn seconds(v: &Sourced<String>, name: &str) -> Result<u64, ConfigError> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(ConfigError(format!(
             "{name} = `{}` ({}) is not a positive whole number of seconds; e.g. 86400 for a day",
-            v.value, v.source
+            shorten(&v.value),
+            v.source
         ))),
     }
 }
@@ -32,7 +34,8 @@ pub fn url(v: &Sourced<String>, name: &str) -> Result<url::Url, ConfigError> {
         ConfigError(format!(
             "{name} = `{}` ({}) is not a usable URL: {why}; write it as \
              https://host[:port] (http:// only for local emulators)",
-            v.value, v.source
+            crate::report::redact::text(&shorten(&v.value)),
+            v.source
         ))
     };
     let parsed = url::Url::parse(v.value.trim()).map_err(|e| bad(&e.to_string()))?;
@@ -52,7 +55,8 @@ pub fn origin(v: &Sourced<String>, name: &str) -> Result<(String, Option<String>
     let note = (parsed.path() != "/" && !parsed.path().is_empty()).then(|| {
         format!(
             "{name} = `{}` ({}): the browser's Origin is `{origin}`; the path is not part of it",
-            v.value, v.source
+            crate::report::redact::url(&parsed),
+            v.source
         )
     });
     Ok((origin, note))
@@ -84,6 +88,19 @@ pub fn folder(raw: &str) -> String {
         .filter(|segment| !segment.is_empty())
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// A value for an error message: at most 60 characters (the rest is counted, not echoed), so
+/// an 8 MB value is not printed whole.
+pub fn shorten(value: &str) -> String {
+    const MAX: usize = 60;
+    let n = value.chars().count();
+    if n <= MAX {
+        value.to_string()
+    } else {
+        let head: String = value.chars().take(MAX).collect();
+        format!("{head}... ({n} characters)")
+    }
 }
 
 /// A value that came from nowhere but Label Studio's default.

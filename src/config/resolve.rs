@@ -88,6 +88,16 @@ pub fn resolve(args: &TargetArgs, env: &[(String, String)]) -> Result<Resolved, 
     };
     for layer in [&sources.file, &sources.env] {
         for (name, source) in &layer.unknown {
+            if !looks_like_a_name(name) {
+                // Not echoed: `abc==` on its own line is more likely the tail of a wrapped
+                // secret than a variable.
+                warnings.push(format!(
+                    "{} sets a variable that is not one Label Studio reads (its name, not \
+                     shown, does not look like one: is it a value wrapped onto the next line?)",
+                    source_place(source)
+                ));
+                continue;
+            }
             let hint = vars::did_you_mean(name)
                 .map(|k| format!("; did you mean {k}?"))
                 .unwrap_or_default();
@@ -178,6 +188,11 @@ pub fn resolve(args: &TargetArgs, env: &[(String, String)]) -> Result<Resolved, 
         origins,
         settings,
     };
+    super::header_value::validate(&target)?;
+    let warnings = warnings
+        .iter()
+        .map(|w| crate::report::redact::text(w).into_owned())
+        .collect();
     Ok(Resolved {
         target,
         warnings,
@@ -185,8 +200,31 @@ pub fn resolve(args: &TargetArgs, env: &[(String, String)]) -> Result<Resolved, 
     })
 }
 
+/// Conventional variable names (`STORAGE_AWS_FOLDER`, `HOST`, `http_proxy`): one case, with
+/// letters, digits and `_`, at most 64 characters.
+fn looks_like_a_name(name: &str) -> bool {
+    let upper = name
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    let lower = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    name.len() <= 64 && (upper || lower)
+}
+
+/// Where a value was set, without the name it was set under.
+fn source_place(source: &Source) -> String {
+    match source {
+        Source::EnvFile { path, line, .. } | Source::Values { path, line, .. } => {
+            format!("{}:{line}", path.display())
+        }
+        Source::Environment { .. } => "the environment".into(),
+        other => other.to_string(),
+    }
+}
+
 fn read_file(path: &Path, flag: &str) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|e| {
+    super::limits::read_text(path, super::limits::MAX_CONFIG_BYTES).map_err(|e| {
         ConfigError(format!(
             "{flag} {}: cannot read the file ({e}); check the path and its permissions",
             path.display()

@@ -48,8 +48,18 @@ pub fn read_mounted(
              --secret-dir DIR where DIR/{secret}/{key} holds the value (as a pod mounts it)"
         )));
     };
+    for (what, name) in [("secret", secret), ("key", key)] {
+        if !super::limits::is_plain_name(name) {
+            return Err(ConfigError(format!(
+                "{asked_by} names the {what} `{}`, which is not a Kubernetes name (letters, \
+                 digits, `-`, `_`, `.`); it would be read from outside --secret-dir. Use the \
+                 secret's own name",
+                name.escape_debug()
+            )));
+        }
+    }
     let path = dir.join(secret).join(key);
-    match std::fs::read_to_string(&path) {
+    match super::limits::read_text(&path, super::limits::MAX_CONFIG_BYTES) {
         Ok(text) => {
             let text = text.strip_suffix('\n').unwrap_or(&text);
             let text = text.strip_suffix('\r').unwrap_or(text);
@@ -89,5 +99,7 @@ mod tests {
         assert!(err.0.contains("values.yaml:9"), "{}", err.0);
         let err = read_mounted(None, "s", "k", "values.yaml:9").unwrap_err();
         assert!(err.0.contains("--secret-dir"), "{}", err.0);
+        let err = read_mounted(Some(dir.path()), "../../../../dev", "zero", "v:3").unwrap_err();
+        assert!(err.0.contains("outside --secret-dir"), "{}", err.0);
     }
 }

@@ -51,7 +51,7 @@ pub fn rows(t: &Target) -> Vec<Row> {
         ),
     ];
     if let Some(e) = &t.endpoint {
-        rows.push(row("endpoint", e.value.as_str(), e));
+        rows.push(row("endpoint", crate::report::redact::url(&e.value), e));
     }
     if let Some(r) = &t.region {
         rows.push(row("region", r.value.clone(), r));

@@ -19,9 +19,12 @@ use super::{
     Bound, Dataset, Endpoint, Live, LoadError, LoadPlan, LoadSummary, Mode, Op, OpRequest,
     VerdictConfig,
 };
-use crate::checks::command::{interrupted, print, report_leftovers};
+use crate::checks::command::{
+    bounded_cleanup, cleanup_limit, interrupted, print, report_leftovers,
+};
 use crate::checks::{CheckResult, Status};
 use crate::cli::LoadArgs;
+use crate::config::parse::shorten;
 use crate::config::{
     AzureCredentials, Provider, ProviderSettings, S3Credentials, Secret, Target, TlsVerify,
 };
@@ -33,6 +36,15 @@ use crate::{Exit, RunError};
 
 /// Largest object size accepted: bodies are generated once per size and held in memory.
 const MAX_SIZE: u64 = 1 << 30;
+/// The most objects the prepare phase writes (each one a request before measuring starts).
+const MAX_OBJECTS: usize = 100_000;
+/// The highest open-loop rate: far above what one machine sends or one prefix takes.
+const MAX_RATE: f64 = 100_000.0;
+/// The longest measured duration, and warmup.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+const MAX_WARMUP: Duration = Duration::from_secs(3600);
+/// The most measured requests.
+const MAX_REQUESTS: u64 = 1_000_000_000;
 
 /// What the flags and the suite ask for, validated before any request is sent.
 #[derive(Debug)]
@@ -45,6 +57,8 @@ pub struct Setup {
     pub required: String,
     /// `--existing-prefix`.
     pub existing: Option<String>,
+    /// `--cleanup-timeout`.
+    pub cleanup_limit: Duration,
 }
 
 /// The Azure account's SKU (Get Account Information, through the same adapter as the
@@ -77,9 +91,10 @@ impl Setup {
         };
         let mut plan = suite.plan().map_err(|e| bad(format!("--suite: {e}")))?;
         if let Some(s) = &args.mix {
-            plan.mix = parse_op_mix(s).map_err(|e| bad(format!("--mix `{s}`: {e}")))?;
+            plan.mix = parse_op_mix(s).map_err(|e| bad(format!("--mix `{}`: {e}", shorten(s))))?;
         }
         if let Some(s) = &args.sizes {
+            let s = &shorten(s);
             let sizes = parse_size_mix(s).map_err(|e| bad(format!("--size `{s}`: {e}")))?;
             for &(size, _) in sizes.items() {
                 if size == 0 {
@@ -106,38 +121,45 @@ impl Setup {
         }
         let duration = |flag: &str, s: &str| {
             humantime::parse_duration(s.trim())
-                .map_err(|e| bad(format!("{flag} `{s}`: {e} (e.g. 30s, 5m)")))
+                .map_err(|e| bad(format!("{flag} `{}`: {e} (e.g. 30s, 5m)", shorten(s))))
         };
         if let Some(s) = &args.duration {
             let d = duration("--duration", s)?;
-            if d.is_zero() {
-                return Err(bad(format!("--duration `{s}`: must be longer than 0")));
+            if d.is_zero() || d > MAX_DURATION {
+                return Err(bad(format!(
+                    "--duration `{s}`: must be longer than 0 and at most 24h"
+                )));
             }
             plan.bound = Bound::Duration(d);
         }
         if let Some(n) = args.requests {
-            if n == 0 {
-                return Err(bad("--requests 0: measure at least 1 request".into()));
+            if n == 0 || n > MAX_REQUESTS {
+                return Err(bad(format!(
+                    "--requests {n}: measure 1 to {MAX_REQUESTS} requests"
+                )));
             }
             plan.bound = Bound::Requests(n);
         }
         if let Some(rate) = args.rate {
-            if !(rate.is_finite() && rate > 0.0) {
+            if !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE) {
                 return Err(bad(format!(
-                    "--rate {rate}: give a positive number of operations per second (open \
-                     loop), or leave it out for a closed loop"
+                    "--rate {rate}: give a positive number of operations per second, at most \
+                     {MAX_RATE} (open loop), or leave it out for a closed loop"
                 )));
             }
             plan.mode = Mode::Open { rate };
         }
         if let Some(s) = &args.warmup {
             plan.warmup = duration("--warmup", s)?;
+            if plan.warmup > MAX_WARMUP {
+                return Err(bad(format!("--warmup `{s}`: at most 1h")));
+            }
         }
         if let Some(n) = args.objects {
-            if n == 0 {
-                return Err(bad(
-                    "--objects 0: the GET set needs at least 1 object".into()
-                ));
+            if n == 0 || n > MAX_OBJECTS {
+                return Err(bad(format!(
+                    "--objects {n}: the GET set needs 1 to {MAX_OBJECTS} objects"
+                )));
             }
             plan.objects = n;
         }
@@ -174,6 +196,7 @@ impl Setup {
             None => verdict.required.clone(),
         };
         for t in &args.thresholds {
+            let t = &shorten(t);
             let (metric, value) = t.split_once('=').ok_or_else(|| {
                 bad(format!(
                     "--threshold `{t}`: write METRIC=VALUE, e.g. get_ttfb_p50_ms=50"
@@ -201,6 +224,7 @@ impl Setup {
             verdict,
             required,
             existing: args.existing_prefix.clone(),
+            cleanup_limit: cleanup_limit(&args.cleanup_timeout)?,
         })
     }
 }
@@ -412,7 +436,7 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
     .catch_unwind();
     let stop = interrupted();
     tokio::pin!(stop);
-    let (outcome, ending) = tokio::select! {
+    let (outcome, mut ending) = tokio::select! {
         r = work => match r {
             Ok(outcome) => (Some(outcome), Ending::Completed),
             Err(_) => (None, Ending::Crashed),
@@ -424,7 +448,12 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
         r.abort();
     }
 
-    report.cleanup = store.cleanup().await;
+    let (cleanup, interrupted) =
+        bounded_cleanup(&store, setup.cleanup_limit, ending == Ending::Interrupted).await;
+    report.cleanup = cleanup;
+    if interrupted {
+        ending = Ending::Interrupted;
+    }
     let elapsed_ms = (chrono::Utc::now() - report.started_at)
         .num_milliseconds()
         .max(0) as u64;
@@ -493,8 +522,11 @@ async fn measure<R: OpRequest>(
     let ledger = store.ledger();
     let planned = super::planned_writes(plan, &run_prefix, setup.existing.is_some());
     for key in &planned {
-        ledger.record(key);
+        ledger.plan(key);
     }
+    // A planned key counts (is deleted, or listed as left over) once a write of it was sent.
+    let sent = ledger.clone();
+    let on_write: super::WriteLog = Arc::new(move |key: &str| sent.record(key));
     let reads = plan.mix.any(|op| matches!(op, Op::Get | Op::Head));
     let data = match (&setup.existing, reads) {
         (Some(prefix), _) => {
@@ -505,7 +537,7 @@ async fn measure<R: OpRequest>(
         }
         (None, true) => {
             progress.phase(&format!("writing {} objects to read", plan.objects));
-            match super::prepare(requests, plan, &run_prefix).await {
+            match super::prepare_logged(requests, plan, &run_prefix, Some(on_write.clone())).await {
                 Ok(data) => {
                     confirm(ledger, &data.written);
                     data
@@ -534,7 +566,10 @@ async fn measure<R: OpRequest>(
         &setup.verdict,
         &setup.required,
         azure_sku.as_deref(),
-        Some(live),
+        super::Watchers {
+            live: Some(live),
+            on_write: Some(on_write),
+        },
     )
     .await;
     let run = result.map_err(|e| e.to_string())?;
@@ -589,41 +624,70 @@ fn verdict_check(summary: &LoadSummary, target: &Target) -> CheckResult {
     if let Some(m) = f.get_mib_per_s {
         figures.insert("get_mib_per_s".into(), m.into());
     }
+    if let Some(p) = f.failed_pct {
+        figures.insert("failed_pct".into(), p.into());
+    }
+    if let Some(p) = f.stalled_pct {
+        figures.insert("stalled_pct".into(), p.into());
+    }
     let reasons = v.reasons.join("\n");
+    let mut notes = Vec::new();
+    if failed > 0 {
+        notes.push(format!("{failed} of {requests} requests failed"));
+    }
+    if summary.dropped > 0 {
+        notes.push(format!(
+            "{} planned requests were never started (the storage did not keep up with \
+             --rate)",
+            summary.dropped
+        ));
+    }
+    let stalled = summary.stalled_seconds();
+    if stalled > 0 {
+        notes.push(format!(
+            "{stalled} of {} measured seconds saw no request complete",
+            summary.duration_s.floor()
+        ));
+    }
+    if let Some(why) = &summary.stopped_early {
+        notes.push(format!("stopped early: {why}"));
+    }
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", notes.join("; "))
+    };
     let (status, message) = if v.slow {
+        let what = if f.failed_pct.is_some_and(|p| p > 0.0) || summary.stopped_early.is_some() {
+            "failing or too slow"
+        } else {
+            "too slow"
+        };
         (
             Status::Fail,
             format!(
-                "too slow: measured class {}, {} required\n{reasons}",
+                "{what}: measured class {}, {} required{notes}\n{reasons}",
                 v.class, v.required
             ),
         )
     } else if v.class == "unknown" {
-        if failed > 0 {
-            (
-                Status::Error,
-                format!("no verdict: {failed} of {requests} requests failed\n{reasons}"),
-            )
-        } else {
-            (Status::Skip, format!("no verdict: {reasons}"))
-        }
+        // Nothing was measured: the run could not finish, it is never a pass.
+        (Status::Error, format!("no verdict{notes}\n{reasons}"))
     } else {
         let ttfb = f
             .get_ttfb
             .map(|t| format!("; GET first byte p50 {:.1} ms, p99 {:.1} ms", t.p50, t.p99))
             .unwrap_or_default();
         let msg = format!(
-            "fast enough: {}-class ({} required){ttfb}",
+            "fast enough: {}-class ({} required){ttfb}{notes}",
             v.class, v.required
         );
-        if failed > 0 {
-            (
-                Status::Warn,
-                format!("{msg}; but {failed} of {requests} requests failed"),
-            )
+        let status = if failed > 0 || summary.dropped > 0 || stalled > 0 {
+            Status::Warn
         } else {
-            (Status::Pass, msg)
-        }
+            Status::Pass
+        };
+        (status, msg)
     };
     let mut check = CheckResult::new("load.verdict", status, message.trim_end())
         .with_evidence("class", v.class.clone())
@@ -631,7 +695,9 @@ fn verdict_check(summary: &LoadSummary, target: &Target) -> CheckResult {
         .with_evidence("reasons", v.reasons.clone())
         .with_evidence("figures", serde_json::Value::Object(figures))
         .with_evidence("requests", requests)
-        .with_evidence("failed", failed);
+        .with_evidence("failed", failed)
+        .with_evidence("dropped", summary.dropped)
+        .with_evidence("stalled_seconds", stalled);
     if v.slow {
         let fix = if target.provider() == Provider::Azure {
             "Label Studio's guide asks for a Premium_LRS / BlockBlobStorage (SSD) account: an \
@@ -756,8 +822,9 @@ mod tls {
                 path.display()
             ))
         };
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| bad(e.to_string()))?
+        let pem = crate::config::limits::read_bytes(path, crate::config::limits::MAX_PEM_BYTES)
+            .map_err(|e| bad(e.to_string()))?;
+        let certs = CertificateDer::pem_slice_iter(&pem)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| bad(e.to_string()))?;
         // The same trust as the checks (and boto3): a certificate in the bundle is trusted as
@@ -885,6 +952,14 @@ mod tests {
             (&["--duration", "soon"][..], "--duration"),
             (&["--requests", "0"][..], "--requests"),
             (&["--objects", "0"][..], "--objects"),
+            (&["--objects", "99999999999"][..], "--objects"),
+            (&["--rate", "99999999999"][..], "--rate"),
+            (&["--duration", "1000d"][..], "--duration"),
+            (&["--mix", "get=70,get=30"][..], "--mix"),
+            (&["--mix", "get=70,,put=30"][..], "--mix"),
+            (&["--size", "4KiB:50,"][..], "--size"),
+            (&["--size", "-1"][..], "--size"),
+            (&["--cleanup-timeout", "soon"][..], "--cleanup-timeout"),
             (&["--threshold", "p42=1"][..], "--threshold"),
             (&["--threshold", "head_p99_ms=-3"][..], "--threshold"),
             (&["--require", "tape"][..], "--require"),

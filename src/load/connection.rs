@@ -233,7 +233,13 @@ impl Connection {
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Exchange, ExchangeError> {
         if self.live.as_ref().is_none_or(|(s, _)| s.is_closed()) {
-            self.open().await?;
+            match deadline {
+                // A TLS handshake to a stalled server must not outlive the request either.
+                Some(d) => tokio::time::timeout_at(d, self.open())
+                    .await
+                    .map_err(|_| ExchangeError::Timeout)??,
+                None => self.open().await?,
+            }
         }
         let (result, driver_done) = {
             let (sender, driver) = self.live.as_mut().expect("opened above");

@@ -66,7 +66,15 @@ pub struct LoadPlan {
     pub seed: u64,
     /// Whether to keep a per-second timeline.
     pub timeline: bool,
+    /// The longest a worker waits after a throttled or failed request (botocore: 20 s).
+    pub backoff_max: Duration,
+    /// Failed requests in a row (all workers) that stop the run early; 0: never.
+    pub stop_after_failures: u64,
 }
+
+/// Told each key a run is about to write, before the first request that writes it is sent
+/// (the caller's ledger: cleanup then deletes exactly what may exist).
+pub type WriteLog = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Why a load run could not go on.
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +171,16 @@ pub async fn prepare<R: OpRequest>(
     plan: &LoadPlan,
     run_prefix: &str,
 ) -> Result<Dataset, LoadError> {
+    prepare_logged(requests, plan, run_prefix, None).await
+}
+
+/// [`prepare`], telling `on_write` each key before its PUT is sent.
+pub async fn prepare_logged<R: OpRequest>(
+    requests: &R,
+    plan: &LoadPlan,
+    run_prefix: &str,
+    on_write: Option<WriteLog>,
+) -> Result<Dataset, LoadError> {
     let bodies = Arc::new(payloads(&plan.sizes, plan.seed));
     let objects: Vec<(String, u64)> = (0..plan.objects)
         .map(|i| {
@@ -177,6 +195,7 @@ pub async fn prepare<R: OpRequest>(
             let mut conn = Connection::new(rq.endpoint().clone());
             let objects = &objects;
             let bodies = bodies.clone();
+            let on_write = on_write.clone();
             async move {
                 let mut written = Vec::new();
                 for (key, size) in objects.iter().skip(lane).step_by(lanes) {
@@ -188,6 +207,9 @@ pub async fn prepare<R: OpRequest>(
                     let path = rq.object_path(key);
                     let req = rq.build(&OpCall::Put { path: &path, body }, SystemTime::now());
                     written.push(key.clone());
+                    if let Some(log) = &on_write {
+                        log(key);
+                    }
                     let deadline = Some(Instant::now() + plan.timeout);
                     match conn.exchange(req, Keep::Errors, deadline).await {
                         Ok(x) if x.status.is_success() => {}
@@ -309,7 +331,7 @@ pub async fn run<R: OpRequest>(
         verdict_config,
         required,
         azure_sku,
-        None,
+        Watchers::default(),
     )
     .await
 }
@@ -326,7 +348,16 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// [`run`], keeping `live` up to date for a progress display (needs `plan.timeline`).
+/// Who follows a run as it goes.
+#[derive(Clone, Default)]
+pub struct Watchers {
+    /// Kept up to date for a progress display (needs `plan.timeline`).
+    pub live: Option<Arc<Live>>,
+    /// Told each key before the run first writes it.
+    pub on_write: Option<WriteLog>,
+}
+
+/// [`run`], with `watchers` following it.
 pub async fn run_with_live<R: OpRequest>(
     requests: &R,
     plan: &LoadPlan,
@@ -334,8 +365,9 @@ pub async fn run_with_live<R: OpRequest>(
     verdict_config: &VerdictConfig,
     required: &str,
     azure_sku: Option<&str>,
-    live: Option<Arc<Live>>,
+    watchers: Watchers,
 ) -> Result<LoadRun, LoadError> {
+    let live = watchers.live;
     if data.write_prefix.is_none() && plan.mix.any(Op::writes) {
         return Err(LoadError::BadPlan(
             "an existing prefix is read-only: remove put and delete from the mix".into(),
@@ -346,20 +378,29 @@ pub async fn run_with_live<R: OpRequest>(
             "get and head need objects to read".into(),
         ));
     }
+    // Bodies and paths first: generating megabytes of payload on a busy machine must not eat
+    // into the measured window.
+    let bodies = payloads(&plan.sizes, plan.seed);
+    let read_set = data
+        .objects
+        .iter()
+        .map(|(k, _)| requests.object_path(k))
+        .collect();
     let start = Instant::now() + Duration::from_millis(20);
     let shared = Arc::new(RunShared {
         schedule: schedule::Schedule::new(plan.mode, plan.bound, plan.warmup, start),
         mix: plan.mix.clone(),
         sizes: plan.sizes.clone(),
-        payloads: payloads(&plan.sizes, plan.seed),
-        read_set: data
-            .objects
-            .iter()
-            .map(|(k, _)| requests.object_path(k))
-            .collect(),
+        payloads: bodies,
+        read_set,
         list_prefix: data.list_prefix.clone(),
         list_max_keys: plan.list_max_keys,
         timeout: plan.timeout,
+        backoff_max: plan.backoff_max,
+        stop_after_failures: plan.stop_after_failures,
+        failures_in_a_row: std::sync::atomic::AtomicU64::new(0),
+        stop: tokio::sync::watch::Sender::new(false),
+        on_write: watchers.on_write,
     });
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let grace = plan.timeout.as_secs() as u32 + 2;
@@ -398,9 +439,12 @@ pub async fn run_with_live<R: OpRequest>(
     let timeline = collector.await.unwrap_or_default();
     guard.0.clear();
     let measure_from = shared.schedule.measure_from();
+    let stopped_early = *shared.stop.borrow();
     let secs = match plan.bound {
-        Bound::Duration(d) => d.as_secs_f64(),
-        Bound::Requests(_) => last_end.map_or(0.0, |e| (e - measure_from).as_secs_f64()),
+        Bound::Duration(d) if !stopped_early => d.as_secs_f64(),
+        _ => last_end.map_or(0.0, |e| {
+            e.saturating_duration_since(measure_from).as_secs_f64()
+        }),
     };
     let mut summary = LoadSummary::new(
         plan.mode,
@@ -410,6 +454,16 @@ pub async fn run_with_live<R: OpRequest>(
         secs,
         placeholder(),
     );
+    if stopped_early {
+        summary.stopped_early = Some(format!(
+            "the last {} requests all failed or were throttled; lsprobe stopped sending to \
+             spare the bucket",
+            plan.stop_after_failures
+        ));
+    } else if let Some(planned) = shared.schedule.planned_measured() {
+        let sent: u64 = recorder.ops.iter().map(|o| o.total()).sum();
+        summary.dropped = planned.saturating_sub(sent);
+    }
     summary.verdict = verdict::judge(verdict_config, required, &summary.figures(), azure_sku);
     debug_assert!(
         recorder

@@ -94,10 +94,31 @@ impl<T: Copy> Mix<T> {
     }
 }
 
+/// The comma-separated parts of a mix: none empty (`get=70,,put=30` or a trailing comma is
+/// a typo, not a shorter mix).
+fn parts(s: &str) -> Result<impl Iterator<Item = &str>, String> {
+    if s.split(',').any(|p| p.trim().is_empty()) {
+        return Err("an empty item (two commas in a row, or one at either end)".into());
+    }
+    Ok(s.split(','))
+}
+
+/// Refuses an item given twice (`get=70,get=30`: which weight was meant?).
+fn no_repeats<T: PartialEq + fmt::Display>(items: &[(T, u32)]) -> Result<(), String> {
+    for (i, (a, _)) in items.iter().enumerate() {
+        if items[..i].iter().any(|(b, _)| a == b) {
+            return Err(format!(
+                "`{a}` is given twice: give each once with its weight"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `put=20,get=70,head=10`.
 pub fn parse_op_mix(s: &str) -> Result<Mix<Op>, String> {
     let mut v = Vec::new();
-    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+    for part in parts(s)? {
         let (op, w) = part
             .split_once('=')
             .ok_or_else(|| format!("`{part}`: write OP=WEIGHT, e.g. get=70"))?;
@@ -107,13 +128,14 @@ pub fn parse_op_mix(s: &str) -> Result<Mix<Op>, String> {
             .map_err(|_| format!("`{part}`: weight must be a whole number"))?;
         v.push((op.parse::<Op>()?, w));
     }
+    no_repeats(&v)?;
     Mix::new(v).map_err(|e| format!("operation mix `{s}`: {e}"))
 }
 
 /// `4KiB:50,256KiB:40,8MiB:10` (a single `256KiB` means weight 1).
 pub fn parse_size_mix(s: &str) -> Result<Mix<u64>, String> {
     let mut v = Vec::new();
-    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+    for part in parts(s)? {
         let (size, w) = part.split_once(':').unwrap_or((part, "1"));
         let w: u32 = w
             .trim()
@@ -121,6 +143,7 @@ pub fn parse_size_mix(s: &str) -> Result<Mix<u64>, String> {
             .map_err(|_| format!("`{part}`: weight must be a whole number"))?;
         v.push((parse_size(size)?, w));
     }
+    no_repeats(&v)?;
     Mix::new(v).map_err(|e| format!("size mix `{s}`: {e}"))
 }
 
@@ -146,7 +169,8 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
             ));
         }
     };
-    Ok(n * mult)
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size `{s}` is too large"))
 }
 
 /// How requests are paced.
@@ -248,6 +272,35 @@ impl Schedule {
         self.measure_from
     }
 
+    /// When the schedule stops issuing requests: the end of the measured duration, or (open
+    /// loop) the intended start of the last request. None for a closed loop counting requests.
+    pub fn planned_end(&self) -> Option<Instant> {
+        match (self.mode, self.bound) {
+            (_, Bound::Duration(d)) => Some(self.measure_from + d),
+            (Mode::Open { .. }, Bound::Requests(n)) => Some(
+                self.start
+                    + Duration::from_nanos(
+                        ((self.warmup_slots + n) as f64 * self.period_ns).min(1e18) as u64,
+                    ),
+            ),
+            (Mode::Closed, Bound::Requests(_)) => None,
+        }
+    }
+
+    /// Open loop: the requests the schedule planned in the measured window.
+    pub fn planned_measured(&self) -> Option<u64> {
+        match (self.mode, self.bound) {
+            (Mode::Open { .. }, Bound::Requests(n)) => Some(n),
+            (Mode::Open { .. }, Bound::Duration(d)) => {
+                let end_slot = ((self.measure_from + d - self.start).as_nanos() as f64
+                    / self.period_ns)
+                    .ceil() as u64;
+                Some(end_slot.saturating_sub(self.warmup_slots))
+            }
+            (Mode::Closed, _) => None,
+        }
+    }
+
     /// Claims the next request (lock-free: one `fetch_add`).
     #[inline]
     pub fn next(&self, now: Instant) -> Slot {
@@ -273,6 +326,12 @@ impl Schedule {
                 }
             }
             Mode::Open { .. } => {
+                // Traffic stops at the planned time: slots still waiting for a free worker
+                // then are never sent (they are reported as dropped), however large the
+                // backlog a slow storage left.
+                if self.planned_end().is_some_and(|end| now >= end) {
+                    return Slot::Stop;
+                }
                 let i = self.next.fetch_add(1, Ordering::Relaxed);
                 let at = self.start + Duration::from_nanos((i as f64 * self.period_ns) as u64);
                 let measured = i >= self.warmup_slots;
@@ -316,6 +375,18 @@ mod tests {
         assert!(parse_op_mix("get=0").is_err());
         assert!(parse_size("3furlongs").is_err());
         assert_eq!(parse_size_mix("256KiB").unwrap().pick(&mut rng), 256 << 10);
+        for lax in ["get=70,get=30", "get=70,,put=30", "get=70,", ",get=1"] {
+            assert!(parse_op_mix(lax).is_err(), "{lax}");
+        }
+        for lax in [
+            "4KiB:50,",
+            "4KiB,4KiB",
+            "4KiB:1,4096:1",
+            "-1",
+            "99999999999GiB",
+        ] {
+            assert!(parse_size_mix(lax).is_err(), "{lax}");
+        }
     }
 
     #[test]
@@ -358,6 +429,37 @@ mod tests {
             }
         );
         assert_eq!(slots[5], Slot::Stop);
+    }
+
+    #[test]
+    fn open_loop_stops_issuing_at_the_planned_end_whatever_the_backlog() {
+        let t0 = Instant::now();
+        let s = Schedule::new(
+            Mode::Open { rate: 1000.0 },
+            Bound::Duration(Duration::from_secs(3)),
+            Duration::ZERO,
+            t0,
+        );
+        assert_eq!(s.planned_measured(), Some(3000));
+        assert_eq!(s.planned_end(), Some(t0 + Duration::from_secs(3)));
+        // A worker freed late: 2,990 slots are still in the past, but the time is up.
+        assert!(matches!(s.next(t0), Slot::Go { .. }));
+        assert_eq!(s.next(t0 + Duration::from_secs(3)), Slot::Stop);
+        let by_count = Schedule::new(
+            Mode::Open { rate: 10.0 },
+            Bound::Requests(5),
+            Duration::ZERO,
+            t0,
+        );
+        assert_eq!(
+            by_count.planned_end(),
+            Some(t0 + Duration::from_millis(500))
+        );
+        assert_eq!(by_count.next(t0 + Duration::from_secs(1)), Slot::Stop);
+        assert_eq!(
+            Schedule::new(Mode::Closed, Bound::Requests(5), Duration::ZERO, t0).planned_end(),
+            None
+        );
     }
 
     #[test]

@@ -40,6 +40,12 @@ pub struct CapacityDefaults {
     pub mix: BTreeMap<String, u32>,
     /// Object size weights (`"4KiB" = 40`).
     pub sizes: BTreeMap<String, u32>,
+    /// The longest wait after a throttled or failed request.
+    #[serde(default)]
+    pub backoff_max: Option<String>,
+    /// Failed requests in a row that stop the run early (0: never).
+    #[serde(default)]
+    pub stop_after_failures: Option<u64>,
 }
 
 /// A parsed capacity suite.
@@ -74,7 +80,8 @@ impl CapacitySuite {
 
     /// Reads a suite file.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = crate::config::limits::read_text(path, crate::config::limits::MAX_CONFIG_BYTES)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -95,6 +102,15 @@ impl CapacitySuite {
             (None, Some(s)) => Bound::Duration(dur(s, "duration")?),
             (None, None) => Bound::Duration(Duration::from_secs(60)),
         };
+        for (key, value, max) in [
+            ("concurrency", d.concurrency, 4096),
+            ("objects", d.objects, 100_000),
+            ("put_slots", d.put_slots, 1_000),
+        ] {
+            if value > max {
+                return Err(format!("[defaults] {key} = {value}: at most {max}"));
+            }
+        }
         let mix = Mix::new(
             d.mix
                 .iter()
@@ -120,6 +136,11 @@ impl CapacitySuite {
             put_slots: d.put_slots.max(1),
             seed: 0x5eed,
             timeline: true,
+            backoff_max: match &d.backoff_max {
+                Some(s) => dur(s, "backoff_max")?,
+                None => Duration::from_secs(20),
+            },
+            stop_after_failures: d.stop_after_failures.unwrap_or(20),
         })
     }
 }

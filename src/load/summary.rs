@@ -73,6 +73,8 @@ impl LoadReport {
                 .map(LatencySummary::from_histogram),
             timeline: timeline.points,
             timeline_late: timeline.late,
+            dropped: 0,
+            stopped_early: None,
             verdict,
         }
     }
@@ -84,6 +86,13 @@ impl LoadReport {
         let (throttled, total) = self.ops.values().fold((0, 0), |(t, n), o| {
             (t + o.errors_by_class.throttled, n + o.count)
         });
+        let failed: u64 = self
+            .ops
+            .values()
+            .map(|o| o.errors - o.errors_by_class.throttled)
+            .sum::<u64>()
+            + self.dropped;
+        let asked = total + self.dropped;
         Figures {
             get_ttfb: get.and_then(|g| g.ttfb_ms),
             head: head.map(|h| h.latency_ms),
@@ -91,6 +100,33 @@ impl LoadReport {
             get_mib_per_s: get
                 .filter(|g| g.count > g.errors)
                 .map(|g| g.bytes_per_s / (1024.0 * 1024.0)),
+            failed_pct: (asked > 0).then(|| failed as f64 * 100.0 / asked as f64),
+            stalled_pct: self.stalled_pct(),
         }
+    }
+
+    /// Whole measured seconds in which no request completed, as a share of the whole
+    /// measured seconds (None without a timeline or a whole second measured).
+    fn stalled_pct(&self) -> Option<f64> {
+        let seconds = self.duration_s.floor() as u64;
+        if seconds == 0 || self.timeline.is_empty() {
+            return None;
+        }
+        let mut busy = vec![false; seconds as usize];
+        for p in &self.timeline {
+            if p.count > 0
+                && let Some(b) = busy.get_mut(p.second as usize)
+            {
+                *b = true;
+            }
+        }
+        let stalled = busy.iter().filter(|b| !**b).count();
+        Some(stalled as f64 * 100.0 / seconds as f64)
+    }
+
+    /// The whole measured seconds in which no request completed.
+    pub fn stalled_seconds(&self) -> u64 {
+        self.stalled_pct()
+            .map_or(0, |p| (p * self.duration_s.floor() / 100.0).round() as u64)
     }
 }

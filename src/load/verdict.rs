@@ -23,6 +23,12 @@ pub enum Metric {
     ThrottledPct,
     /// GET throughput, MiB/s (at least).
     GetMibPerS,
+    /// Share of requests that failed (denied, timed out, any other error) or, in the open
+    /// loop, were never started (dropped), % (at most). Throttled answers count apart.
+    FailedPct,
+    /// Share of the measured seconds in which no request completed at all (the storage
+    /// stalled), % (at most).
+    StalledPct,
 }
 
 impl Metric {
@@ -40,6 +46,8 @@ impl Metric {
             Metric::HeadP99Ms => "head_p99_ms",
             Metric::ThrottledPct => "throttled_pct",
             Metric::GetMibPerS => "get_mib_per_s",
+            Metric::FailedPct => "failed_pct",
+            Metric::StalledPct => "stalled_pct",
         }
     }
 }
@@ -56,7 +64,7 @@ impl std::str::FromStr for Metric {
         serde_json::from_value(serde_json::Value::String(s.trim().to_string())).map_err(|_| {
             format!(
                 "unknown metric `{s}`: use get_ttfb_p50_ms, get_ttfb_p99_ms, head_p50_ms, \
-                 head_p99_ms, throttled_pct or get_mib_per_s"
+                 head_p99_ms, throttled_pct, get_mib_per_s, failed_pct or stalled_pct"
             )
         })
     }
@@ -139,6 +147,10 @@ pub struct Figures {
     pub throttled_pct: Option<f64>,
     /// GET bytes per second, MiB/s.
     pub get_mib_per_s: Option<f64>,
+    /// Failed (and dropped) requests as a share of all requests, %.
+    pub failed_pct: Option<f64>,
+    /// Seconds with no completed request as a share of the measured seconds, %.
+    pub stalled_pct: Option<f64>,
 }
 
 impl Figures {
@@ -150,6 +162,8 @@ impl Figures {
             Metric::HeadP99Ms => self.head.as_ref().map(|l| l.p99),
             Metric::ThrottledPct => self.throttled_pct,
             Metric::GetMibPerS => self.get_mib_per_s,
+            Metric::FailedPct => self.failed_pct,
+            Metric::StalledPct => self.stalled_pct,
         }
     }
 }
@@ -166,7 +180,8 @@ fn crossed(t: &Threshold, v: f64) -> bool {
 }
 
 /// Judges `figures`. `azure_sku` is the account SKU when known (`azure.account_kind`):
-/// a Standard (HDD) account cannot be SSD-class whatever the latency.
+/// a Standard (HDD) account cannot be SSD-class whatever the latency. Every criterion a
+/// profile misses is named, the account SKU first.
 pub fn judge(
     cfg: &VerdictConfig,
     required: &str,
@@ -178,11 +193,20 @@ pub fn judge(
         .profiles
         .iter()
         .flat_map(|p| &p.thresholds)
-        .any(|t| figures.value(t.metric).is_some());
+        .any(|t| figures.value(t.metric).is_some())
+        || figures.failed_pct.is_some();
     let hdd_account = azure_sku.is_some_and(|s| s.starts_with("Standard"));
     let mut class = None;
     for p in &cfg.profiles {
         let mut holds = true;
+        if hdd_account && p.class == "ssd" {
+            holds = false;
+            reasons.push(format!(
+                "ssd: Azure account SKU {} is HDD-backed; the guide asks for Premium_LRS / \
+                 BlockBlobStorage (\"might be too slow and could malfunction\")",
+                azure_sku.unwrap_or_default()
+            ));
+        }
         for t in &p.thresholds {
             if let Some(v) = figures.value(t.metric)
                 && crossed(t, v)
@@ -195,14 +219,6 @@ pub fn judge(
                 ));
             }
         }
-        if holds && hdd_account && p.class == "ssd" {
-            holds = false;
-            reasons.push(format!(
-                "ssd: Azure account SKU {} is HDD-backed; the guide asks for Premium_LRS / \
-                 BlockBlobStorage (\"might be too slow and could malfunction\")",
-                azure_sku.unwrap_or_default()
-            ));
-        }
         if holds {
             class = Some(p.class.clone());
             break;
@@ -211,7 +227,7 @@ pub fn judge(
     let required_rank = cfg.rank(required).unwrap_or(0);
     let (class, slow) = match class {
         _ if !measured => {
-            reasons.push("no successful GET or HEAD was measured: no class can be given".into());
+            reasons.push("no request was measured: no class can be given".into());
             ("unknown".to_string(), false)
         }
         Some(c) => {
@@ -253,6 +269,8 @@ mod tests {
             head: None,
             throttled_pct: Some(0.0),
             get_mib_per_s: Some(100.0),
+            failed_pct: Some(0.0),
+            stalled_pct: Some(0.0),
         }
     }
 
@@ -290,8 +308,43 @@ mod tests {
         let v = judge(&cfg, "ssd", &figures(2.0, 10.0), Some("Standard_RAGRS"));
         assert_eq!((v.slow, v.class.as_str()), (true, "hdd"));
         assert!(v.reasons[0].contains("Standard_RAGRS"));
+        // Slow *and* Standard: every criterion is named, the SKU first.
+        let both = judge(&cfg, "ssd", &figures(55.0, 400.0), Some("Standard_LRS"));
+        assert_eq!((both.slow, both.class.as_str()), (true, "hdd"));
+        assert!(both.reasons[0].contains("Standard_LRS"), "{both:?}");
+        assert!(both.reasons[1].starts_with("ssd: get_ttfb_p50_ms 55.0 > 30"));
+        assert!(both.reasons[2].starts_with("ssd: get_ttfb_p99_ms 400.0 > 150"));
         let none = judge(&cfg, "ssd", &Figures::default(), None);
         assert_eq!((none.slow, none.class.as_str()), (false, "unknown"));
+    }
+
+    #[test]
+    fn failed_and_stalled_runs_are_never_fast_enough() {
+        let cfg = CapacitySuite::builtin().verdict;
+        // Dead storage: every request failed, nothing succeeded to time.
+        let dead = Figures {
+            throttled_pct: Some(0.0),
+            failed_pct: Some(100.0),
+            stalled_pct: Some(70.0),
+            ..Default::default()
+        };
+        let v = judge(&cfg, "hdd", &dead, None);
+        assert_eq!((v.slow, v.class.as_str()), (true, "unknown"), "{v:?}");
+        assert!(v.reasons.iter().any(|r| r.contains("failed_pct 100.0 > 1")));
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.contains("stalled_pct 70.0 > 10"))
+        );
+        // Fast answers, but a few percent failed: not even HDD-class.
+        let mut flaky = figures(2.0, 10.0);
+        flaky.failed_pct = Some(3.0);
+        let v = judge(&cfg, "hdd", &flaky, None);
+        assert!(v.slow, "{v:?}");
+        // Fast while answering, stalled 9 of 10 seconds (the closed loop hides it in latency).
+        let mut stalled = figures(2.0, 10.0);
+        stalled.stalled_pct = Some(90.0);
+        assert!(judge(&cfg, "hdd", &stalled, None).slow);
     }
 
     #[test]

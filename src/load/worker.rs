@@ -4,6 +4,7 @@
 //! shared `Bytes`; the only per-request allocations are the request's header map, its
 //! `Authorization` value and the response head hyper decodes.
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -30,6 +31,16 @@ pub(crate) struct RunShared {
     pub list_prefix: String,
     pub list_max_keys: u32,
     pub timeout: Duration,
+    /// The longest wait after a throttled or failed request (botocore's 20 s).
+    pub backoff_max: Duration,
+    /// Consecutive failed requests (all workers) that stop the run; 0: never.
+    pub stop_after_failures: u64,
+    /// Failed requests in a row, across workers (reset by any success).
+    pub failures_in_a_row: AtomicU64,
+    /// Set when the run stops early; workers stop claiming slots and cut their backoff.
+    pub stop: tokio::sync::watch::Sender<bool>,
+    /// Told each key the run is about to write, once per key, before its first PUT is sent.
+    pub on_write: Option<super::WriteLog>,
 }
 
 impl RunShared {
@@ -90,7 +101,14 @@ impl<R: OpRequest> Worker<R> {
         let mut last_put = 0usize;
         let mut next_put = 0usize;
         let mut last_end = None;
+        let mut stop = run.stop.subscribe();
+        let planned_end = run.schedule.planned_end();
+        // Retryable failures in a row on this worker: the exponent of its backoff.
+        let mut streak = 0u32;
         loop {
+            if *stop.borrow() {
+                break;
+            }
             let now = Instant::now();
             let (intended, measured) = match run.schedule.next(now) {
                 Slot::Stop => break,
@@ -121,7 +139,12 @@ impl<R: OpRequest> Worker<R> {
                     let body = run.payload(run.sizes.pick(&mut self.rng));
                     last_put = next_put;
                     next_put = (next_put + 1) % self.put_slots.len();
-                    self.put_used[last_put] = true;
+                    if !self.put_used[last_put] {
+                        self.put_used[last_put] = true;
+                        if let Some(log) = &run.on_write {
+                            log(&self.put_slots[last_put].key);
+                        }
+                    }
                     let call = OpCall::Put {
                         path: &self.put_slots[last_put],
                         body,
@@ -161,9 +184,32 @@ impl<R: OpRequest> Worker<R> {
                     .record(sec_of(end), op, outcome == Outcome::Ok, latency, moved);
                 last_end = Some(end);
             }
-            if let Err(ExchangeError::Connect(_)) = result {
-                // Do not spin on a refused connection.
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            // Like the SDKs: a throttled or failed request makes this worker wait, longer each
+            // time; enough failures in a row across all workers stop the run.
+            if outcome == Outcome::Ok {
+                streak = 0;
+                if run.failures_in_a_row.load(Ordering::Relaxed) != 0 {
+                    run.failures_in_a_row.store(0, Ordering::Relaxed);
+                }
+                continue;
+            }
+            let in_a_row = run.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
+            if run.stop_after_failures > 0 && in_a_row >= run.stop_after_failures {
+                run.stop.send_replace(true);
+                break;
+            }
+            if matches!(
+                outcome,
+                Outcome::Throttled | Outcome::Timeout | Outcome::Other
+            ) {
+                streak = streak.saturating_add(1);
+                let wait = backoff(streak, run.backoff_max, &mut self.rng);
+                let until =
+                    planned_end.map_or(Instant::now() + wait, |e| e.min(Instant::now() + wait));
+                tokio::select! {
+                    () = tokio::time::sleep_until(until) => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                }
             }
         }
         self.interval.flush();
@@ -179,5 +225,33 @@ impl<R: OpRequest> Worker<R> {
             written,
             last_end,
         }
+    }
+}
+
+/// botocore's "standard" retry backoff: rand(0, 1) * min(2^attempt s, max).
+fn backoff(attempt: u32, max: Duration, rng: &mut Rng) -> Duration {
+    let cap = Duration::from_secs(1u64 << attempt.min(30)).min(max);
+    cap.mul_f64(rng.below(1 << 20) as f64 / f64::from(1u32 << 20))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_like_botocore_and_stops_at_the_cap() {
+        let mut rng = Rng::new(7);
+        let max = Duration::from_secs(20);
+        for attempt in 1..40 {
+            let cap = Duration::from_secs(1u64 << attempt.min(30)).min(max);
+            for _ in 0..50 {
+                assert!(backoff(attempt, max, &mut rng) <= cap);
+            }
+        }
+        let mean = (0..1000)
+            .map(|_| backoff(10, max, &mut rng).as_secs_f64())
+            .sum::<f64>()
+            / 1000.0;
+        assert!((8.0..12.0).contains(&mean), "uniform over 0..20 s: {mean}");
     }
 }

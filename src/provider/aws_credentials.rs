@@ -11,6 +11,7 @@ use super::credential::{
     fetch_client, send_error, short_key_id,
 };
 use crate::config::AwsChain;
+use crate::report::redact;
 
 /// object_store's credential provider for the chain step; see the module docs.
 #[derive(Debug)]
@@ -113,7 +114,11 @@ async fn fetch(chain: &AwsChain) -> Result<Fetched<AwsCredential>, CredentialErr
             sts,
         } => {
             let step = chain.step().to_string();
-            let token = std::fs::read_to_string(&token_file.value).map_err(|e| CredentialError {
+            let token = crate::config::limits::read_text(
+                &token_file.value,
+                crate::config::limits::MAX_CONFIG_BYTES,
+            )
+            .map_err(|e| CredentialError {
                 step: step.clone(),
                 detail: format!(
                     "the web identity token file {} (AWS_WEB_IDENTITY_TOKEN_FILE, {}) cannot be \
@@ -135,7 +140,7 @@ async fn fetch(chain: &AwsChain) -> Result<Fetched<AwsCredential>, CredentialErr
                 .append_pair("RoleSessionName", &session_name.value)
                 .append_pair("WebIdentityToken", token.trim())
                 .finish();
-            let where_ = format!("STS {} ({})", sts.value, sts.source);
+            let where_ = format!("STS {} ({})", redact::url(&sts.value), sts.source);
             let answer = fetch_client(STS_TIMEOUT)
                 .post(sts.value.clone())
                 .header("content-type", "application/x-www-form-urlencoded")
@@ -203,7 +208,7 @@ async fn fetch(chain: &AwsChain) -> Result<Fetched<AwsCredential>, CredentialErr
             if let Some(a) = authorization {
                 request = request.header("authorization", a.value.expose());
             }
-            let where_ = format!("{} ({})", uri.value, uri.source);
+            let where_ = format!("{} ({})", redact::url(&uri.value), uri.source);
             let (json, _) =
                 get_json(request, &step, &where_, "the container credentials URI").await?;
             let (credential, expires) = json_credentials(&json, &step, &where_)?;
@@ -228,7 +233,7 @@ async fn imds(
 ) -> Result<Fetched<AwsCredential>, CredentialError> {
     let step = chain.step().to_string();
     let base = endpoint.value.as_str().trim_end_matches('/').to_string();
-    let where_ = format!("{base} ({})", endpoint.source);
+    let where_ = format!("{} ({})", redact::url(&endpoint.value), endpoint.source);
     let client = fetch_client(METADATA_TIMEOUT);
     let down = |what: &str, e: String| CredentialError {
         step: step.clone(),

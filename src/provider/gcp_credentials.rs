@@ -11,6 +11,7 @@ use super::credential::{
     send_error,
 };
 use crate::config::Sourced;
+use crate::report::redact;
 
 const TOKEN_PATH: &str = "computeMetadata/v1/instance/service-accounts/default/token";
 const EMAIL_PATH: &str = "computeMetadata/v1/instance/service-accounts/default/email";
@@ -41,7 +42,8 @@ impl MetadataProvider {
             step: "GCE metadata server".into(),
             detail: format!(
                 "{what} at {} ({}): {detail}",
-                self.endpoint.value, self.endpoint.source
+                redact::url(&self.endpoint.value),
+                self.endpoint.source
             ),
             fix: format!(
                 "Outside GCE/GKE there is no metadata server: give the service-account JSON \
@@ -92,7 +94,8 @@ impl MetadataProvider {
             identity: CredentialIdentity {
                 source: format!(
                     "GCE metadata server {} ({})",
-                    self.endpoint.value, self.endpoint.source
+                    redact::url(&self.endpoint.value),
+                    self.endpoint.source
                 ),
                 identity: format!("service account {email}"),
             },

@@ -281,13 +281,15 @@ fn http_client(target: &Target) -> Result<reqwest::Client, crate::config::Config
             TlsVerify::Verify => {}
             TlsVerify::Skip => builder = builder.tls_danger_accept_invalid_certs(true),
             TlsVerify::CaBundle(path) => {
-                let pem = std::fs::read(path).map_err(|e| {
-                    crate::config::ConfigError(format!(
-                        "STORAGE_AWS_S3_VERIFY ({}): cannot read {} ({e})",
-                        s.verify.source,
-                        path.display()
-                    ))
-                })?;
+                let pem =
+                    crate::config::limits::read_bytes(path, crate::config::limits::MAX_PEM_BYTES)
+                        .map_err(|e| {
+                        crate::config::ConfigError(format!(
+                            "STORAGE_AWS_S3_VERIFY ({}): cannot read {} ({e})",
+                            s.verify.source,
+                            path.display()
+                        ))
+                    })?;
                 let certs = tls::pem_certificates(&pem).map_err(|e| {
                     crate::config::ConfigError(format!(
                         "STORAGE_AWS_S3_VERIFY ({}): {} is not a PEM certificate bundle ({e})",

@@ -30,6 +30,15 @@ pub struct LoadReport {
     /// are counted in `ops`.
     #[serde(default)]
     pub timeline_late: u64,
+    /// Open loop: requests the schedule planned in the measured window that were never
+    /// started (the storage could not keep up, or the run stopped early); they count as
+    /// failed in the verdict.
+    #[serde(default)]
+    pub dropped: u64,
+    /// Why the run stopped before its planned end (a bucket failing or throttling every
+    /// request is not hammered further); `null` when it ran to the end.
+    #[serde(default)]
+    pub stopped_early: Option<String>,
     /// Whether the storage is fast enough for Label Studio.
     pub verdict: Verdict,
 }

@@ -4,6 +4,7 @@
 pub mod json;
 pub mod junit;
 pub mod load;
+pub mod redact;
 pub mod target;
 pub mod text;
 pub mod writer;
@@ -140,7 +141,12 @@ impl RunReport {
     }
 
     /// Appends one result and updates the summary.
-    pub fn push_check(&mut self, result: CheckResult) {
+    pub fn push_check(&mut self, mut result: CheckResult) {
+        // Whatever a check quotes (a client's error, a URL it tried), no credential in a URL
+        // reaches a report.
+        result.message = redact::text(&result.message).into_owned();
+        result.remediation = redact::text(&result.remediation).into_owned();
+        result.evidence.values_mut().for_each(redact_json);
         self.summary.add(result.status);
         self.checks.push(result);
     }
@@ -178,6 +184,19 @@ impl RunReport {
         let exit = self.exit(strict);
         self.exit_code = exit.code();
         exit
+    }
+}
+
+fn redact_json(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let std::borrow::Cow::Owned(clean) = redact::text(s) {
+                *s = clean;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
+        serde_json::Value::Object(map) => map.values_mut().for_each(redact_json),
+        _ => {}
     }
 }
 

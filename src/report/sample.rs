@@ -89,6 +89,8 @@ pub(crate) fn load_report(slow: bool) -> LoadReport {
             p99_ms: 9.0,
         }],
         timeline_late: 0,
+        dropped: 0,
+        stopped_early: None,
         verdict: Verdict {
             slow,
             class: if slow { "hdd" } else { "ssd" }.into(),

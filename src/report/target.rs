@@ -79,12 +79,8 @@ impl From<&Target> for TargetSummary {
 /// The URL without user, password, query (a SAS token lives there) or fragment.
 fn public_url(url: &url::Url) -> String {
     let mut url = url.clone();
-    // Fails only for URLs that cannot have userinfo, which then have none to remove.
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
     url.set_query(None);
-    url.set_fragment(None);
-    url.to_string()
+    super::redact::url(&url)
 }
 
 fn provider_from_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Provider, D::Error> {

@@ -1,5 +1,10 @@
-//! Test support: a latency-injecting HTTP/1.1 proxy and a tiny S3-ish origin, both on
-//! 127.0.0.1 only.
+//! Test support: a latency- and fault-injecting HTTP/1.1 proxy and a tiny S3-ish origin,
+//! both on 127.0.0.1 only.
+//!
+//! Faults (each a fraction of requests, drawn per request): a `503 SlowDown` answered by the
+//! proxy itself, a connection reset instead of an answer, a response cut off mid-body; and
+//! `kill_after`: the storage dies (listener closed, every connection dropped, new ones
+//! refused).
 //!
 //! The proxy forwards each request to its upstream, then holds the response for `delay`
 //! (plus up to `jitter`) before passing it on; with `stall`, the first response after a
@@ -27,6 +32,18 @@ pub struct DelaySpec {
     /// `(after, length)`: the first response at least `after` past the proxy's start pauses
     /// all responses for `length`, once.
     pub stall: Option<(Duration, Duration)>,
+    /// Share of requests (0..=1) the proxy answers `503 SlowDown` without forwarding.
+    pub slow_down: f64,
+    /// Share of requests answered by a connection reset.
+    pub reset: f64,
+    /// Share of responses cut off halfway through (then the connection is closed).
+    pub truncate: f64,
+    /// The storage dies this long after the proxy starts.
+    pub kill_after: Option<Duration>,
+    /// DELETE requests are answered `403 AccessDenied` (cleanup cannot delete).
+    pub deny_deletes: bool,
+    /// DELETE requests are never answered (cleanup hangs on a stalled storage).
+    pub stall_deletes: bool,
 }
 
 struct State {
@@ -35,12 +52,18 @@ struct State {
     /// None: not yet stalled; Some(t): responses wait until t.
     paused_until: Mutex<Option<Instant>>,
     seed: Mutex<u64>,
+    killed: tokio::sync::watch::Sender<bool>,
+    /// Requests that reached the proxy.
+    requests: std::sync::atomic::AtomicU64,
+    /// Request lines (`PUT /bkt/key HTTP/1.1`) of the writes and deletes seen.
+    log: Mutex<Vec<String>>,
 }
 
 /// A running proxy; dropped with the test's runtime.
 pub struct DelayProxy {
     /// Where to send requests.
     pub addr: SocketAddr,
+    state: Arc<State>,
 }
 
 /// One HTTP message read off a stream: its raw bytes and a few facts.
@@ -119,13 +142,94 @@ impl DelayProxy {
             started: Instant::now(),
             paused_until: Mutex::new(None),
             seed: Mutex::new(0x2545_F491),
+            killed: tokio::sync::watch::Sender::new(false),
+            requests: std::sync::atomic::AtomicU64::new(0),
+            log: Mutex::new(Vec::new()),
         });
+        let st = state.clone();
         tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(serve_client(client, upstream, state.clone()));
+            let mut killed = st.killed.subscribe();
+            let kill_at = st.spec.kill_after.map(|d| st.started + d);
+            loop {
+                let until_kill = async {
+                    match kill_at {
+                        Some(t) => tokio::time::sleep_until(t).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((client, _)) => {
+                            tokio::spawn(serve_client(client, upstream, st.clone()));
+                        }
+                        Err(_) => return,
+                    },
+                    () = until_kill => {
+                        st.killed.send_replace(true);
+                        return; // the listener is dropped: new connections are refused
+                    }
+                    _ = killed.wait_for(|k| *k) => return,
+                }
             }
         });
-        DelayProxy { addr }
+        DelayProxy { addr, state }
+    }
+
+    /// Kills the storage now: the listener closes and every open connection drops.
+    pub fn kill(&self) {
+        self.state.killed.send_replace(true);
+    }
+
+    /// The paths (no query) of the requests with `method` seen so far.
+    pub fn paths(&self, method: &str) -> Vec<String> {
+        let prefix = format!("{method} ");
+        self.state
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .filter_map(|rest| rest.split(' ').next())
+            .map(|target| target.split('?').next().unwrap_or(target).to_string())
+            .collect()
+    }
+
+    /// Requests that reached the proxy so far.
+    pub fn requests(&self) -> u64 {
+        self.state
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A uniform draw in 0..1 from the proxy's generator.
+fn draw(state: &State) -> f64 {
+    let mut s = state.seed.lock().unwrap();
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    (*s % 1_000_000) as f64 / 1_000_000.0
+}
+
+/// What the proxy does with one request.
+enum Fault {
+    None,
+    SlowDown,
+    Reset,
+    Truncate,
+}
+
+fn fault(state: &State) -> Fault {
+    let spec = &state.spec;
+    let x = draw(state);
+    if x < spec.slow_down {
+        Fault::SlowDown
+    } else if x < spec.slow_down + spec.reset {
+        Fault::Reset
+    } else if x < spec.slow_down + spec.reset + spec.truncate {
+        Fault::Truncate
+    } else {
+        Fault::None
     }
 }
 
@@ -133,11 +237,7 @@ async fn hold(state: &State) {
     let spec = &state.spec;
     let mut d = spec.delay;
     if !spec.jitter.is_zero() {
-        let mut s = state.seed.lock().unwrap();
-        *s ^= *s << 13;
-        *s ^= *s >> 7;
-        *s ^= *s << 17;
-        d += spec.jitter.mul_f64((*s % 1000) as f64 / 1000.0);
+        d += spec.jitter.mul_f64(draw(state));
     }
     tokio::time::sleep(d).await;
     let until = {
@@ -154,7 +254,18 @@ async fn hold(state: &State) {
     }
 }
 
-async fn serve_client(mut client: TcpStream, upstream: SocketAddr, state: Arc<State>) {
+async fn serve_client(client: TcpStream, upstream: SocketAddr, state: Arc<State>) {
+    let mut killed = state.killed.subscribe();
+    if *killed.borrow() {
+        return;
+    }
+    tokio::select! {
+        () = relay(client, upstream, state.clone()) => {}
+        _ = killed.wait_for(|k| *k) => {} // dropping the sockets closes them
+    }
+}
+
+async fn relay(mut client: TcpStream, upstream: SocketAddr, state: Arc<State>) {
     let _ = client.set_nodelay(true);
     let Ok(mut up) = TcpStream::connect(upstream).await else {
         return;
@@ -162,6 +273,53 @@ async fn serve_client(mut client: TcpStream, upstream: SocketAddr, state: Arc<St
     let _ = up.set_nodelay(true);
     let (mut cbuf, mut ubuf) = (Vec::new(), Vec::new());
     while let Some(req) = read_message(&mut client, &mut cbuf, true, false).await {
+        state
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let line = String::from_utf8_lossy(
+            &req.raw[..req.raw.iter().position(|&b| b == b'\r').unwrap_or(0)],
+        )
+        .to_string();
+        let delete = line.starts_with("DELETE ");
+        if delete || line.starts_with("PUT ") {
+            state.log.lock().unwrap().push(line);
+        }
+        if delete && state.spec.stall_deletes {
+            std::future::pending::<()>().await;
+        }
+        if delete && state.spec.deny_deletes {
+            let body = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+            let out = format!(
+                "HTTP/1.1 403 Forbidden\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if client.write_all(out.as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let fault = fault(&state);
+        match fault {
+            Fault::SlowDown => {
+                hold(&state).await;
+                let body = "<Error><Code>SlowDown</Code><Message>Please reduce your request \
+                            rate.</Message></Error>";
+                let out = format!(
+                    "HTTP/1.1 503 Slow Down\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if client.write_all(out.as_bytes()).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Fault::Reset => {
+                // SO_LINGER 0: closing sends RST, not FIN.
+                let _ = client.set_zero_linger();
+                return;
+            }
+            Fault::Truncate | Fault::None => {}
+        }
         if up.write_all(&req.raw).await.is_err() {
             return;
         }
@@ -169,6 +327,11 @@ async fn serve_client(mut client: TcpStream, upstream: SocketAddr, state: Arc<St
             return;
         };
         hold(&state).await;
+        if let Fault::Truncate = fault {
+            let cut = resp.raw.len() / 2;
+            let _ = client.write_all(&resp.raw[..cut]).await;
+            return;
+        }
         if client.write_all(&resp.raw).await.is_err() {
             return;
         }

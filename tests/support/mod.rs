@@ -1,6 +1,7 @@
 //! Shared by the integration tests: `mod support;` at the top of a test file.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod check;
 pub mod cred_standins;
 pub mod emulators;
