@@ -515,3 +515,76 @@ fn load_refreshes_node_role_credentials_that_expire_every_15_seconds() {
         "AWS chain: instance metadata (node role)"
     );
 }
+
+#[test]
+fn container_credentials_and_shared_file_rows() {
+    let Some((env, id, secret)) = s3_iam(S3User::Full) else {
+        return;
+    };
+    // ECS / EKS Pod Identity: a full URI and an authorization token, sent as the header.
+    let (key_id, key) = (id.clone(), secret.clone());
+    let agent = support::cred_standins::StandIn::start(move |r| {
+        let authorized = r
+            .headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v == "pod-identity-token");
+        if r.path != "/v1/credentials" || !authorized {
+            return (403, "text/plain", String::new());
+        }
+        (
+            200,
+            "application/json",
+            serde_json::json!({
+                "AccessKeyId": key_id,
+                "SecretAccessKey": key,
+                "Expiration": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339(),
+            })
+            .to_string(),
+        )
+    });
+    let uri = format!("{}/v1/credentials", agent.url);
+    let closed = closed_port();
+    let container = keyless(
+        &env,
+        &[
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &uri),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "pod-identity-token"),
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &closed),
+        ],
+        "cred-container.list",
+    );
+    let run = check_with_env(&container, &[], &[]);
+    assert_passed(&run, "container credentials");
+    assert_eq!(target(&run).0, "AWS chain: container credentials");
+    assert_eq!(agent.requests().len(), 1);
+    assert!(!run.report.to_string().contains("pod-identity-token"));
+
+    // A shared credentials file named by AWS_SHARED_CREDENTIALS_FILE, profile from AWS_PROFILE.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials");
+    std::fs::write(
+        &file,
+        format!(
+            "[default]\naws_access_key_id = AKIANOTUSED000000000\naws_secret_access_key = x\n\n\
+             [label-studio]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"
+        ),
+    )
+    .unwrap();
+    let shared = keyless(
+        &env,
+        &[
+            ("AWS_SHARED_CREDENTIALS_FILE", &file.to_string_lossy()),
+            ("AWS_PROFILE", "label-studio"),
+        ],
+        "cred-shared-file.list",
+    );
+    let run = check_with_env(
+        &shared,
+        &[],
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &closed)],
+    );
+    assert_passed(&run, "shared credentials file");
+    let (source, identity) = target(&run);
+    assert_eq!(source, "AWS chain: shared credentials file");
+    assert!(identity.contains("profile [label-studio]"), "{identity}");
+}
