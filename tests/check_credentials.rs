@@ -429,15 +429,190 @@ fn gce_metadata_down_fails_fast_without_falling_back() {
     assert!(message.contains(&host), "{message}");
 }
 
-#[test]
-fn workload_identity_federation_is_refused_clearly_by_show_and_check() {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("wif.json");
+const AUDIENCE: &str =
+    "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/k8s";
+const SA: &str = "label-studio@project.iam.gserviceaccount.com";
+
+/// Google STS and the IAM credentials API in one stand-in: the exchange checks the audience and
+/// subject token; impersonation checks the exchanged token.
+fn federation() -> support::cred_standins::StandIn {
+    support::cred_standins::StandIn::start(|r| {
+        if r.path == "/v1/token" {
+            let form: Vec<(String, String)> = url::form_urlencoded::parse(r.body.as_bytes())
+                .into_owned()
+                .collect();
+            let get = |k: &str| {
+                form.iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.as_str())
+                    .unwrap_or("")
+            };
+            if get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange"
+                || get("audience") != AUDIENCE
+                || get("subject_token") != TOKEN
+            {
+                return (
+                    400,
+                    "application/json",
+                    r#"{"error":"invalid_grant","error_description":"The audience in ID Token does not match the expected audience."}"#.into(),
+                );
+            }
+            return (
+                200,
+                "application/json",
+                r#"{"access_token":"federated-token","issued_token_type":"urn:ietf:params:oauth:token-type:access_token","token_type":"Bearer","expires_in":3600}"#.into(),
+            );
+        }
+        let bearer = r
+            .headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v == "Bearer federated-token");
+        if r.path == format!("/v1/projects/-/serviceAccounts/{SA}:generateAccessToken") && bearer {
+            let expire = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+            return (
+                200,
+                "application/json",
+                format!(r#"{{"accessToken":"ya29.impersonated","expireTime":"{expire}"}}"#),
+            );
+        }
+        (403, "application/json", r#"{"error":{"code":403}}"#.into())
+    })
+}
+
+fn wif_json(dir: &Path, fed: &str, credential_source: &str, impersonate: bool) -> PathBuf {
+    let imp = if impersonate {
+        format!(
+            r#","service_account_impersonation_url":"{fed}/v1/projects/-/serviceAccounts/{SA}:generateAccessToken""#
+        )
+    } else {
+        String::new()
+    };
+    let path = dir.join("wif.json");
     std::fs::write(
-        &json,
-        r#"{"type":"external_account","audience":"//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x","subject_token_type":"urn:ietf:params:oauth:token-type:jwt","token_url":"http://127.0.0.1:1/token","credential_source":{"file":"/var/run/token"}}"#,
+        &path,
+        format!(
+            r#"{{"type":"external_account","audience":"{AUDIENCE}","subject_token_type":"urn:ietf:params:oauth:token-type:jwt","token_url":"{fed}/v1/token"{imp},"credential_source":{credential_source}}}"#
+        ),
     )
     .unwrap();
+    path
+}
+
+fn gcs_with(json: &Path, name: &str) -> Option<PathBuf> {
+    let env = support::env_file(Kind::Gcs, S3User::Full)?;
+    Some(edited_env_file(
+        &env,
+        &[(
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            Some(&json.to_string_lossy()),
+        )],
+        name,
+    ))
+}
+
+#[test]
+fn workload_identity_federation_file_sourced_with_impersonation() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = token_file(dir.path());
+    let fed = federation();
+    let source = format!(r#"{{"file":"{}"}}"#, token.display());
+    let json = wif_json(dir.path(), &fed.url, &source, true);
+    let Some(env) = gcs_with(&json, "cred-wif.list") else {
+        return;
+    };
+    let closed = closed_port();
+    let host = closed.trim_start_matches("http://");
+    let run = check_with_env(&env, &[], &[("GCE_METADATA_HOST", host)]);
+    assert_passed(&run, "WIF");
+    let (source, identity) = target(&run);
+    assert!(
+        source.starts_with("workload identity federation"),
+        "{source}"
+    );
+    assert_eq!(identity, format!("service account {SA} via {AUDIENCE}"));
+    let paths: Vec<String> = fed.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/token".to_string(),
+            format!("/v1/projects/-/serviceAccounts/{SA}:generateAccessToken")
+        ],
+        "one exchange, one impersonation"
+    );
+    assert!(!run.report.to_string().contains("federated-token"));
+}
+
+#[test]
+fn workload_identity_federation_url_sourced_json_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let fed = federation();
+    let subject = support::cred_standins::StandIn::start(|r| {
+        if r.headers
+            .iter()
+            .any(|(k, v)| k == "metadata" && v == "True")
+        {
+            (
+                200,
+                "application/json",
+                format!(r#"{{"access_token":"{TOKEN}"}}"#),
+            )
+        } else {
+            (400, "text/plain", String::new())
+        }
+    });
+    let source = format!(
+        r#"{{"url":"{}/token","headers":{{"Metadata":"True"}},"format":{{"type":"json","subject_token_field_name":"access_token"}}}}"#,
+        subject.url
+    );
+    let json = wif_json(dir.path(), &fed.url, &source, false);
+    let Some(env) = gcs_with(&json, "cred-wif-url.list") else {
+        return;
+    };
+    let run = check_with_env(&env, &[], &[("GCE_METADATA_HOST", "127.0.0.1:9")]);
+    assert_passed(&run, "WIF, URL-sourced");
+    assert_eq!(target(&run).1, format!("federated principal of {AUDIENCE}"));
+    assert_eq!(subject.requests().len(), 1);
+    assert_eq!(fed.requests().len(), 1);
+}
+
+#[test]
+fn workload_identity_federation_wrong_audience_is_a_credential_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let fed = federation();
+    std::fs::write(dir.path().join("token"), "another-token").unwrap();
+    let source = format!(r#"{{"file":"{}"}}"#, dir.path().join("token").display());
+    let json = wif_json(dir.path(), &fed.url, &source, true);
+    let env = dir.path().join("env.list");
+    std::fs::write(
+        &env,
+        format!(
+            "STORAGE_TYPE=gcs\nSTORAGE_GCS_BUCKET_NAME=lsprobe\nSTORAGE_GCS_ENDPOINT={}\n\
+             GOOGLE_APPLICATION_CREDENTIALS={}\n",
+            closed_port(),
+            json.display()
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let run = check_with_env(&env, &[], &[("GCE_METADATA_HOST", "127.0.0.1:9")]);
+    let message =
+        assert_credentials_unavailable(&run, started.elapsed(), &["audience", "wif.json"]);
+    assert!(
+        message.contains("400") && message.contains("invalid_grant"),
+        "{message}"
+    );
+    assert_eq!(fed.requests().len(), 1, "one exchange, no impersonation");
+}
+
+#[test]
+fn aws_sourced_federation_is_refused_clearly_by_show_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = wif_json(
+        dir.path(),
+        "http://127.0.0.1:9",
+        r#"{"environment_id":"aws1","region_url":"http://169.254.169.254/latest/meta-data/placement/availability-zone","url":"http://169.254.169.254/latest/meta-data/iam/security-credentials","regional_cred_verification_url":"https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"}"#,
+        false,
+    );
     let env = dir.path().join("env.list");
     std::fs::write(
         &env,

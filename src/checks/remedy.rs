@@ -207,6 +207,12 @@ fn credentials(target: &Target) -> String {
                 "The service account's token was refused: check that the key ({source}) is \
                  current and the service account is enabled."
             ),
+            GcsCredentials::ExternalAccount(a) => format!(
+                "The federated token was refused: check that the service account ({}) grants \
+                 roles/iam.workloadIdentityUser to the pool's principal and is enabled.",
+                a.service_account()
+                    .unwrap_or_else(|| "none impersonated: the pool's principal itself".into())
+            ),
             GcsCredentials::MetadataServer { .. } => {
                 "The metadata server's token was refused: check \
                  the Workload Identity binding of the pod's service account."

@@ -211,6 +211,14 @@ pub(super) fn gcs(
         None
     };
     let credentials = match json {
+        Some((text, source))
+            if serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| Some(v.get("type")?.as_str()? == "external_account"))
+                == Some(true) =>
+        {
+            GcsCredentials::ExternalAccount(Box::new(super::gcs_external::parse(&text, &source)?))
+        }
         Some((text, source)) => {
             let client_email = service_account_email(&text, &source)?;
             GcsCredentials::ServiceAccount {
@@ -264,15 +272,6 @@ pub(super) fn service_account_email(
         ))
     })?;
     let kind = value.get("type").and_then(|t| t.as_str());
-    if kind == Some("external_account") {
-        return Err(ConfigError(format!(
-            "the GCS credentials ({source}) are an external_account JSON (Workload Identity \
-             Federation), which lsprobe does not support yet: it cannot exchange the subject \
-             token for an access token. Point GOOGLE_APPLICATION_CREDENTIALS (or \
-             --gcs-credentials) at a service-account key file of the same service account, or \
-             run lsprobe in a GKE pod with Workload Identity (metadata server)"
-        )));
-    }
     if !matches!(kind, Some("service_account" | "authorized_user")) {
         return Err(ConfigError(format!(
             "the GCS credentials ({source}) have no recognised \"type\" (found {kind:?}); use a \

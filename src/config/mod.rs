@@ -4,6 +4,7 @@ pub mod aws_chain;
 pub mod credentials;
 pub mod env_list;
 pub mod environment;
+pub mod gcs_external;
 pub mod header_value;
 pub mod helm;
 pub mod limits;

@@ -83,6 +83,11 @@ pub fn rows(t: &Target) -> Vec<Row> {
                     ),
                     source: source.to_string(),
                 }),
+                GcsCredentials::ExternalAccount(a) => rows.push(Row {
+                    field: "credentials",
+                    value: a.describe(),
+                    source: a.source.to_string(),
+                }),
                 GcsCredentials::MetadataServer { endpoint } => rows.push(Row {
                     field: "credentials",
                     value: format!("metadata server {} (Workload Identity)", endpoint.value),

@@ -164,6 +164,8 @@ pub enum GcsCredentials {
         /// `client_email` from the JSON (not a secret).
         client_email: Option<String>,
     },
+    /// An `external_account` JSON: Workload Identity Federation.
+    ExternalAccount(Box<super::gcs_external::ExternalAccount>),
     /// None: the metadata server (GKE Workload Identity).
     MetadataServer {
         /// `http://GCE_METADATA_HOST`, or `http://metadata.google.internal`.

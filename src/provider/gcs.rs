@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::credential::{CredentialError, CredentialIdentity};
 use super::gcp_credentials::{MetadataProvider, MetadataSigning};
+use super::gcp_external::{ExternalProvider, ExternalSigning};
 use super::{Op, Unreachable, build, keys};
 use crate::config::{ConfigError, GcsCredentials, GcsSettings, Target};
 
@@ -29,6 +30,7 @@ pub struct Gcs {
 enum Credentials {
     Static(CredentialIdentity),
     Metadata(Arc<MetadataProvider>),
+    External(Arc<ExternalProvider>),
 }
 
 impl Gcs {
@@ -54,6 +56,14 @@ impl Gcs {
                         .map(|e| format!("service account {e}"))
                         .unwrap_or_else(|| "service account (no client_email)".into()),
                 })
+            }
+            GcsCredentials::ExternalAccount(account) => {
+                let provider = Arc::new(ExternalProvider::new((**account).clone()));
+                let email = account.service_account().unwrap_or_default();
+                builder = builder
+                    .with_credentials(provider.clone())
+                    .with_signing_credentials(Arc::new(ExternalSigning(email)));
+                Credentials::External(provider)
             }
             GcsCredentials::MetadataServer { endpoint } => {
                 let provider = Arc::new(MetadataProvider::new(endpoint.clone()));
@@ -88,6 +98,7 @@ impl Gcs {
         match &self.credentials {
             Credentials::Static(i) => Ok(i.clone()),
             Credentials::Metadata(p) => p.current().await.map(|f| f.identity),
+            Credentials::External(p) => p.current().await.map(|f| f.identity),
         }
     }
 

@@ -6,6 +6,7 @@ pub mod azure;
 pub mod azure_sas;
 pub mod credential;
 pub mod gcp_credentials;
+pub mod gcp_external;
 pub mod gcs;
 pub mod gcs_sign;
 pub mod keys;

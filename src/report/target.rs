@@ -25,7 +25,7 @@ pub struct TargetSummary {
     /// Lifetime of the presigned URLs Label Studio makes, in seconds.
     pub url_expiry_secs: u64,
     /// The kind of credential, in words: `access keys`, `default chain`,
-    /// `service account json`, `metadata server`, `account key` or `sas token`.
+    /// `service account json`, `metadata server`, `external account`, `account key` or `sas token`.
     pub credentials: String,
     /// The credential source actually used, e.g. `AWS chain: web identity (IRSA)`; `null`
     /// when the credentials could not be obtained.
@@ -55,6 +55,7 @@ impl From<&Target> for TargetSummary {
             ProviderSettings::Gcs(gcs) => match gcs.credentials {
                 GcsCredentials::ServiceAccount { .. } => "service account json",
                 GcsCredentials::MetadataServer { .. } => "metadata server",
+                GcsCredentials::ExternalAccount(_) => "external account",
             },
             ProviderSettings::Azure(azure) => match azure.credentials {
                 AzureCredentials::AccountKey(_) => "account key",
