@@ -160,12 +160,17 @@ fn irsa(vars_in_env_list: bool) {
     let dir = tempfile::tempdir().unwrap();
     let token = token_file(dir.path());
     let sts = standins::sts(ROLE, TOKEN, &id, &secret);
+    // STS over HTTPS, trusted through AWS_CA_BUNDLE as botocore's STS client trusts it.
+    let port: u16 = sts.host.rsplit(':').next().unwrap().parse().unwrap();
+    let https = format!("https://127.0.0.1:{}", support::tls::tls_front(port));
+    let bundle = support::tls::pki().ca_bundle.to_string_lossy().into_owned();
     let token_path = token.to_string_lossy().into_owned();
     let web_identity = [
         ("AWS_ROLE_ARN", ROLE),
         ("AWS_WEB_IDENTITY_TOKEN_FILE", token_path.as_str()),
         ("AWS_ROLE_SESSION_NAME", "lsprobe-test"),
-        ("AWS_ENDPOINT_URL_STS", sts.url.as_str()),
+        ("AWS_ENDPOINT_URL_STS", https.as_str()),
+        ("AWS_CA_BUNDLE", bundle.as_str()),
     ];
     let closed = closed_port();
     let mut vars = vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", closed.as_str())];
@@ -377,6 +382,34 @@ fn sts_down_fails_fast_naming_the_sts_address() {
     assert!(
         message.contains(&sts) && message.contains("environment AWS_ENDPOINT_URL_STS"),
         "{message}"
+    );
+}
+
+#[test]
+fn an_https_sts_not_in_aws_ca_bundle_is_a_tls_failure_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = token_file(dir.path());
+    let sts = standins::sts(ROLE, TOKEN, "AKIAUNUSED0000000000", "unused");
+    let port: u16 = sts.host.rsplit(':').next().unwrap().parse().unwrap();
+    let https = format!("https://127.0.0.1:{}", support::tls::tls_front(port));
+    let other = support::tls::pki()
+        .other_ca_bundle
+        .to_string_lossy()
+        .into_owned();
+    let (run, wall) = misconfigured(
+        &[
+            ("AWS_ROLE_ARN", ROLE),
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", &token.to_string_lossy()),
+            ("AWS_ENDPOINT_URL_STS", &https),
+            ("AWS_CA_BUNDLE", &other),
+        ],
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &closed_port())],
+    );
+    let message = assert_credentials_unavailable(&run, wall, &["STS"]);
+    assert!(message.contains("TLS handshake failed"), "{message}");
+    assert!(
+        sts.requests().is_empty(),
+        "the handshake failed before any request"
     );
 }
 

@@ -21,6 +21,8 @@ pub const IMDS_DEFAULT: &str = "http://169.254.169.254";
 pub const ECS_HOST: &str = "http://169.254.170.2";
 
 /// The step of the chain that gives the credentials.
+// Built once per run and boxed in `S3Credentials`: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum AwsChain {
     /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (+ `AWS_SESSION_TOKEN`).
@@ -42,6 +44,8 @@ pub enum AwsChain {
         session_name: Sourced<String>,
         /// The STS endpoint (`AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL` or regional).
         sts: Sourced<url::Url>,
+        /// `AWS_CA_BUNDLE`: botocore's STS client trusts only this bundle when it is set.
+        ca_bundle: Option<Sourced<PathBuf>>,
     },
     /// Static keys of a profile in the shared credentials file.
     SharedFile {
@@ -104,6 +108,7 @@ impl AwsChain {
                 token_file,
                 session_name,
                 sts,
+                ..
             } => format!(
                 "role {} ({}), session {}, token file {} ({}), STS {} ({})",
                 role_arn.value,
@@ -180,6 +185,9 @@ pub(super) fn select(
                 token_file: Sourced::new(PathBuf::from(file.value), file.source),
                 session_name,
                 sts: sts_endpoint(sources, region)?,
+                ca_bundle: sources
+                    .pick("AWS_CA_BUNDLE")
+                    .map(|b| Sourced::new(PathBuf::from(b.value), b.source)),
             });
         }
         (Some(one), None) | (None, Some(one)) => {

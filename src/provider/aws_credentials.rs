@@ -55,6 +55,25 @@ impl object_store::CredentialProvider for ChainProvider {
     }
 }
 
+/// A fetch client trusting only the PEM bundle at `bundle` (botocore with `AWS_CA_BUNDLE`).
+fn bundle_client(
+    bundle: &crate::config::Sourced<std::path::PathBuf>,
+) -> Result<reqwest::Client, String> {
+    let pem =
+        crate::config::limits::read_bytes(&bundle.value, crate::config::limits::MAX_PEM_BYTES)
+            .map_err(|e| e.to_string())?;
+    let certs = super::tls::pem_certificates(&pem)?;
+    let config = super::tls::client_config(certs)?;
+    reqwest::Client::builder()
+        .connect_timeout(STS_TIMEOUT)
+        .timeout(STS_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .tls_backend_preconfigured(config)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 fn identity(chain: &AwsChain, who: String) -> CredentialIdentity {
     CredentialIdentity {
         source: format!("AWS chain: {}", chain.step()),
@@ -112,8 +131,22 @@ async fn fetch(chain: &AwsChain) -> Result<Fetched<AwsCredential>, CredentialErr
             token_file,
             session_name,
             sts,
+            ca_bundle,
         } => {
             let step = chain.step().to_string();
+            let client = match ca_bundle {
+                None => fetch_client(STS_TIMEOUT),
+                Some(b) => bundle_client(b).map_err(|e| CredentialError {
+                    step: step.clone(),
+                    detail: format!(
+                        "AWS_CA_BUNDLE {} ({}) cannot be used for STS: {e}",
+                        b.value.display(),
+                        b.source
+                    ),
+                    fix: "Give AWS_CA_BUNDLE the path of a readable PEM bundle, or remove it."
+                        .into(),
+                })?,
+            };
             let token = crate::config::limits::read_text(
                 &token_file.value,
                 crate::config::limits::MAX_CONFIG_BYTES,
@@ -141,7 +174,7 @@ async fn fetch(chain: &AwsChain) -> Result<Fetched<AwsCredential>, CredentialErr
                 .append_pair("WebIdentityToken", token.trim())
                 .finish();
             let where_ = format!("STS {} ({})", redact::url(&sts.value), sts.source);
-            let answer = fetch_client(STS_TIMEOUT)
+            let answer = client
                 .post(sts.value.clone())
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(form)
@@ -156,7 +189,9 @@ async fn fetch(chain: &AwsChain) -> Result<Fetched<AwsCredential>, CredentialErr
                     ),
                     fix: "Check that STS is reachable from where Label Studio runs (VPC endpoint, \
                           proxy, firewall), or fix AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL if \
-                          one is set."
+                          one is set. Its certificate is checked against AWS_CA_BUNDLE when \
+                          that is set (only that bundle, as botocore does), else the system \
+                          roots."
                         .into(),
                 })?;
             let status = answer.status();

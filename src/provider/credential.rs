@@ -169,16 +169,19 @@ pub fn fetch_client(timeout: Duration) -> reqwest::Client {
 
 /// A failed send in words: refused, timed out, TLS, with the address.
 pub fn send_error(e: &reqwest::Error, timeout: Duration) -> String {
-    if e.is_timeout() {
+    let mut chain = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = source {
+        chain.push(s.to_string());
+        source = s.source();
+    }
+    let chain = chain.join(": ");
+    if let Some(words) = super::tls::in_words(&chain) {
+        format!("TLS handshake failed: {words} ({chain})")
+    } else if e.is_timeout() {
         format!("no answer within {} s", timeout.as_secs())
     } else if e.is_connect() {
-        let mut chain = Vec::new();
-        let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-        while let Some(s) = source {
-            chain.push(s.to_string());
-            source = s.source();
-        }
-        format!("could not connect ({})", chain.join(": "))
+        format!("could not connect ({chain})")
     } else {
         super::describe_reqwest_error(e)
     }
