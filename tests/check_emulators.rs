@@ -192,7 +192,7 @@ fn azurite_sas_without_write_denies_put() {
     assert_eq!(run.code, 1);
     let put = run.check("permissions.put");
     assert_eq!(put["status"], "fail", "{put}");
-    assert_eq!(put["evidence"]["outcome"], "denied", "{put}");
+    assert_eq!(put["evidence"]["outcome"], "permission_mismatch", "{put}");
     assert_eq!(put["evidence"]["code"], "AuthorizationPermissionMismatch");
     assert!(
         put["remediation"].as_str().unwrap().contains("`w` (write)"),

@@ -76,13 +76,14 @@ impl Context {
                     }
                     other => other,
                 };
-                if matches!(
-                    failure,
+                let blocks = match &failure {
                     Failure::BucketMissing { .. }
-                        | Failure::CredentialsRejected { .. }
-                        | Failure::Unreachable(_)
-                ) && state.blocked.is_none()
-                {
+                    | Failure::CredentialsRejected { .. }
+                    | Failure::Unreachable(_) => true,
+                    Failure::Diagnosed { cause, .. } => cause.blocks(),
+                    _ => false,
+                };
+                if blocks && state.blocked.is_none() {
                     state.blocked = Some((id.to_string(), failure.clone()));
                 }
                 Err(self.failed(id, action, request, &failure))
@@ -100,6 +101,7 @@ impl Context {
     ) -> CheckResult {
         let status = match failure {
             Failure::Throttled { .. } | Failure::Unexpected { .. } => Status::Error,
+            Failure::Diagnosed { cause, .. } if cause.is_warning() => Status::Warn,
             _ => Status::Fail,
         };
         let mut result = CheckResult::new(id, status, format!("{request}: {}", failure.describe()))
@@ -123,6 +125,7 @@ fn status_and_code(f: &Failure) -> Option<(u16, Option<String>)> {
         | Failure::BucketMissing { status, code }
         | Failure::NotFound { status, code }
         | Failure::Throttled { status, code }
+        | Failure::Diagnosed { status, code, .. }
         | Failure::Unexpected { status, code, .. } => Some((*status, code.clone())),
         Failure::Unreachable(_) | Failure::CredentialsUnavailable(_) => None,
     }

@@ -17,6 +17,7 @@ use super::remedy::Action;
 use super::suite::CheckParams;
 use super::upload::{CONTENT_TYPE, corrupted, rejected_upload, reserve};
 use super::{CheckResult, Status};
+use crate::provider::answers::Cause;
 use crate::provider::s3::S3;
 use crate::provider::s3_upload::{
     CompletedPart, MULTIPART_CHUNK, crc32_base64, looks_like_framing, parse_upload_id,
@@ -412,7 +413,13 @@ pub async fn abort_check(ctx: &Context, state: &mut State) -> CheckResult {
         )
         .with_evidence("request", request)
         .with_evidence("status", status),
-        Abort::Refused(failure @ Failure::Denied { .. }) => CheckResult::new(
+        Abort::Refused(
+            failure @ (Failure::Denied { .. }
+            | Failure::Diagnosed {
+                cause: Cause::PolicyDenied { .. },
+                ..
+            }),
+        ) => CheckResult::new(
             id,
             Status::Warn,
             format!(

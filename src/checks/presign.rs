@@ -173,7 +173,12 @@ fn judged(ctx: &Context, id: &str, p: &Presigned, how: &str, answer: &Answer) ->
     if answer.status.is_server_error() {
         return server_failed(id, how, answer);
     }
-    let r = rejection(&ctx.target, p, answer);
+    let action = if id == "presign.put" {
+        super::remedy::Action::Put
+    } else {
+        super::remedy::Action::Get
+    };
+    let r = super::presign_refusal::rejection_for(&ctx.target, p, action, answer);
     CheckResult::new(id, Status::Fail, format!("{how}: {}", r.message))
         .with_remediation(r.remediation)
         .with_evidence("outcome", r.kind)

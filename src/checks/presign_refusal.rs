@@ -1,7 +1,9 @@
 //! What a refused presigned URL means: expired, signature mismatch, SigV2 not accepted (the fix
 //! is `STORAGE_AWS_S3_SIGNATURE_VERSION=s3v4`), a double-encoded key (404), or denied.
+use super::remedy::Action;
 use crate::config::{Provider, Target};
 use crate::provider::Answer;
+use crate::provider::answers::{self, Cause};
 use crate::provider::outcome::error_code;
 use crate::provider::presign::{Presigned, Scheme};
 
@@ -36,7 +38,8 @@ pub fn error_message(body: &[u8]) -> String {
 /// What a refused presigned request means and what to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
-    /// `expired`, `signature_mismatch`, `sigv2_refused`, `denied`, `not_found`, `other`.
+    /// `expired`, `signature_mismatch`, `sigv2_refused`, `denied`, `not_found`, `other`, or the
+    /// kind of a cause the cloud named (`wrong_region`, `kms_denied`, ...).
     pub kind: &'static str,
     /// One line for a person.
     pub message: String,
@@ -76,8 +79,18 @@ pub fn expired_by_url(url: &str) -> bool {
     false
 }
 
-/// Judges a non-2xx answer to the presigned URL `presigned`.
+/// Judges a non-2xx answer to the presigned GET URL `presigned`.
 pub fn rejection(target: &Target, presigned: &Presigned, answer: &Answer) -> Rejection {
+    rejection_for(target, presigned, Action::Get, answer)
+}
+
+/// Judges a non-2xx answer to the presigned URL `presigned`, made for `action` (get or put).
+pub fn rejection_for(
+    target: &Target,
+    presigned: &Presigned,
+    action: Action,
+    answer: &Answer,
+) -> Rejection {
     let scheme = presigned.scheme;
     let code = error_code(target.provider(), answer);
     let detail = error_message(&answer.body);
@@ -115,6 +128,27 @@ pub fn rejection(target: &Target, presigned: &Presigned, answer: &Answer) -> Rej
                  virtual-host style) differs from the bucket's; check STORAGE_AWS_ENDPOINT_URL \
                  and any proxy that rewrites paths."
                 .into(),
+        };
+    }
+    // A cause the cloud names (a URL signed for the wrong region, the clock, a KMS key, ...).
+    if status != 404
+        && let Some(cause) = answers::diagnose(target.provider(), answer, code.as_deref())
+    {
+        let message = match &cause {
+            Cause::WrongRegion { .. } => format!(
+                "the presigned URL is signed for the configured region, and the bucket is \
+                 elsewhere: {} ({said})",
+                cause.describe()
+            ),
+            _ => format!(
+                "the presigned URL was refused: {} ({said})",
+                cause.describe()
+            ),
+        };
+        return Rejection {
+            kind: cause.kind(),
+            message,
+            remediation: super::remedy_cause::for_cause(target, action, &cause),
         };
     }
     if scheme == Scheme::S3SigV2 && !expired && matches!(status, 400 | 401 | 403) {

@@ -76,10 +76,8 @@ pub fn for_failure(target: &Target, action: Action, failure: &Failure) -> String
             "The bucket was not contacted: the {} step of the credential chain failed. {}",
             e.step, e.fix
         ),
-        Failure::Throttled { .. } => {
-            "The service asked to slow down; run again later, or spread load over more prefixes."
-                .to_string()
-        }
+        Failure::Throttled { .. } => super::remedy_cause::throttled(target),
+        Failure::Diagnosed { cause, .. } => super::remedy_cause::for_cause(target, action, cause),
         Failure::NotFound { .. } | Failure::Unexpected { .. } => format!(
             "The server answered in a way Label Studio would not expect for this operation; \
              if it is an S3-compatible server or emulator, check that it supports it. {}",

@@ -11,7 +11,7 @@ use super::remedy::Action;
 use super::suite::{Suite, SuiteCheck};
 use super::{
     CheckResult, Status, account, cors, cors_actual, encryption, folder, multipart, permissions,
-    presign, upload,
+    presign, region, upload,
 };
 use crate::config::Target;
 use crate::exit::Exit;
@@ -106,7 +106,7 @@ pub async fn run_suite_with(
                     &check.id,
                     format!("not run: {by} found the target {}", failure.describe()),
                 ),
-                None => timed(dispatch(&ctx, &mut state, check)).await,
+                None => region::note_redirect(&ctx, timed(dispatch(&ctx, &mut state, check)).await),
             };
             report.push_check(result);
             report.finish(strict);

@@ -1,6 +1,7 @@
 //! One adapter per cloud, the same shape for each: build the request an operation needs,
 //! sign it with object_store's own authorizer (SigV4, SharedKey / SAS, OAuth bearer), send it
 //! once with reqwest and hand back the answer as it came. No retries: a 403 is a 403.
+pub mod answers;
 pub mod aws_credentials;
 pub mod azure;
 pub mod azure_sas;
@@ -183,9 +184,24 @@ impl Storage {
         self.execute(request).await
     }
 
-    /// Sends a signed [`HttpRequest`] once and reads the whole answer.
+    /// Sends a signed [`HttpRequest`] and reads the whole answer. On S3, an answer saying the
+    /// bucket is in another region (and naming it) is followed once, re-signed for that region,
+    /// as botocore does for Label Studio's API calls (see [`s3::S3::follow_region_redirect`]).
     pub async fn execute(&self, request: HttpRequest) -> Result<Answer, Unreachable> {
-        read_answer(self.fetch(request).await?).await
+        let Cloud::S3(s3) = &self.cloud else {
+            return read_answer(self.fetch(request).await?).await;
+        };
+        let sent = (
+            request.method().clone(),
+            request.uri().to_string(),
+            request.headers().clone(),
+            request.body().as_bytes().cloned().unwrap_or_default(),
+        );
+        let answer = read_answer(self.fetch(request).await?).await?;
+        match s3.follow_region_redirect(&answer, sent).await? {
+            Some(again) => read_answer(self.fetch(again).await?).await,
+            None => Ok(answer),
+        }
     }
 
     /// Sends a signed request with a body of its own (streamed uploads), once; reads the

@@ -1,7 +1,10 @@
 //! What an answer means: success, or which of denied / credentials rejected / bucket missing /
-//! not found / throttled / something else. Error codes come from the cloud's own answer.
+//! not found / throttled / something else. Error codes come from the cloud's own answer; the
+//! causes a cloud names beyond that (wrong region, KMS, network rules, ...) are read by
+//! [`super::answers`], one module per cloud.
 use http::StatusCode;
 
+use super::answers::{self, Cause};
 use super::{Answer, Unreachable};
 use crate::config::Provider;
 
@@ -45,6 +48,15 @@ pub enum Failure {
         /// The cloud's error code.
         code: Option<String>,
     },
+    /// The cloud named the cause in its answer (see [`Cause`]).
+    Diagnosed {
+        /// HTTP status.
+        status: u16,
+        /// The cloud's error code.
+        code: Option<String>,
+        /// What the answer says is wrong.
+        cause: Cause,
+    },
     /// Any other answer.
     Unexpected {
         /// HTTP status.
@@ -75,6 +87,11 @@ impl Failure {
             }
             Failure::NotFound { status, code: c } => format!("not found ({status}{})", code(c)),
             Failure::Throttled { status, code: c } => format!("throttled ({status}{})", code(c)),
+            Failure::Diagnosed {
+                status,
+                code: c,
+                cause,
+            } => format!("{} ({status}{})", cause.describe(), code(c)),
             Failure::Unexpected {
                 status,
                 code: c,
@@ -97,6 +114,7 @@ impl Failure {
             Failure::BucketMissing { .. } => "bucket_missing",
             Failure::NotFound { .. } => "not_found",
             Failure::Throttled { .. } => "throttled",
+            Failure::Diagnosed { cause, .. } => cause.kind(),
             Failure::Unexpected { .. } => "unexpected",
             Failure::Unreachable(_) => "unreachable",
             Failure::CredentialsUnavailable(_) => "credentials_unavailable",
@@ -142,6 +160,13 @@ pub fn classify(provider: Provider, sent: &Result<Answer, Unreachable>) -> Resul
     }
     let status = answer.status.as_u16();
     let code = error_code(provider, answer);
+    if let Some(cause) = answers::diagnose(provider, answer, code.as_deref()) {
+        return Err(Failure::Diagnosed {
+            status,
+            code,
+            cause,
+        });
+    }
     let has = |list: &[&str]| code.as_deref().is_some_and(|c| list.contains(&c));
     Err(
         if has(CREDENTIAL_CODES) || answer.status == StatusCode::UNAUTHORIZED {
@@ -239,12 +264,27 @@ mod tests {
 
     #[test]
     fn azure_header_code_wins() {
-        let mut a = answer(403, "").unwrap();
+        // Azurite's answer to a wrong key: AuthorizationFailure saying authentication failed.
+        let mut a = answer(
+            403,
+            "<Error><Code>AuthorizationFailure</Code><Message>Server failed to authenticate \
+             the request.</Message></Error>",
+        )
+        .unwrap();
         a.headers
             .insert("x-ms-error-code", "AuthorizationFailure".parse().unwrap());
         assert!(matches!(
-            classify(Provider::Azure, &Ok(a)),
+            classify(Provider::Azure, &Ok(a.clone())),
             Err(Failure::CredentialsRejected { .. })
+        ));
+        // Azure's AuthorizationFailure without that message (a HEAD has no body): network rules.
+        a.body = Bytes::new();
+        assert!(matches!(
+            classify(Provider::Azure, &Ok(a)),
+            Err(Failure::Diagnosed {
+                cause: Cause::NetworkRules,
+                ..
+            })
         ));
     }
 

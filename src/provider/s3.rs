@@ -20,10 +20,16 @@ const DEFAULT_REGION: &str = "us-east-1";
 /// The S3 adapter.
 #[derive(Debug)]
 pub struct S3 {
-    /// `https://bucket.s3.region.amazonaws.com` or `endpoint/bucket` (path style).
-    bucket_url: String,
+    /// `endpoint/bucket` (path style) with a custom endpoint; `None` on AWS, where the URL
+    /// depends on the region (see [`S3::bucket_url`]).
+    endpoint_bucket_url: Option<String>,
+    /// `https` or `http` (`STORAGE_AWS_S3_USE_SSL`), on AWS.
+    scheme: &'static str,
     bucket: String,
+    /// `STORAGE_AWS_REGION_NAME` (or us-east-1).
     region: String,
+    /// The bucket's region learnt from a wrong-region answer: botocore's region-redirect cache.
+    learnt_region: std::sync::Mutex<Option<String>>,
     /// `STORAGE_AWS_S3_SIGNATURE_VERSION` as given (unset: SigV2 presigned URLs).
     signature_version: Option<String>,
     store: AmazonS3,
@@ -74,26 +80,18 @@ impl S3 {
             }
         };
         let mut builder = builder.with_bucket_name(bucket).with_region(&region);
-        let bucket_url = match &target.endpoint {
-            Some(endpoint) => {
-                let base = endpoint.value.as_str().trim_end_matches('/');
-                builder = builder
-                    .with_endpoint(base)
-                    .with_allow_http(endpoint.value.scheme() == "http");
-                format!("{base}/{}", keys::component(bucket))
-            }
-            None => {
-                let scheme = if settings.use_ssl.value {
-                    "https"
-                } else {
-                    "http"
-                };
-                if bucket.contains('.') {
-                    format!("{scheme}://s3.{region}.amazonaws.com/{bucket}")
-                } else {
-                    format!("{scheme}://{bucket}.s3.{region}.amazonaws.com")
-                }
-            }
+        let mut endpoint_bucket_url = None;
+        if let Some(endpoint) = &target.endpoint {
+            let base = endpoint.value.as_str().trim_end_matches('/');
+            builder = builder
+                .with_endpoint(base)
+                .with_allow_http(endpoint.value.scheme() == "http");
+            endpoint_bucket_url = Some(format!("{base}/{}", keys::component(bucket)));
+        }
+        let scheme = if settings.use_ssl.value {
+            "https"
+        } else {
+            "http"
         };
         let store = builder.build().map_err(|e| {
             ConfigError(format!(
@@ -106,9 +104,11 @@ impl S3 {
             .map(|p| object_parameter_headers(&p.value))
             .unwrap_or_default();
         Ok(S3 {
-            bucket_url,
+            endpoint_bucket_url,
+            scheme,
             bucket: bucket.clone(),
             region,
+            learnt_region: std::sync::Mutex::new(None),
             signature_version: settings.signature_version.as_ref().map(|v| v.value.clone()),
             store,
             put_headers,
@@ -116,9 +116,31 @@ impl S3 {
         })
     }
 
+    /// The bucket's URL: `endpoint/bucket` with a custom endpoint, else
+    /// `https://bucket.s3.<region>.amazonaws.com` for the region requests are signed for.
+    pub fn bucket_url(&self) -> String {
+        self.bucket_url_in(&self.region())
+    }
+
+    fn bucket_url_in(&self, region: &str) -> String {
+        match &self.endpoint_bucket_url {
+            Some(url) => url.clone(),
+            None if self.bucket.contains('.') => {
+                format!(
+                    "{}://s3.{region}.amazonaws.com/{}",
+                    self.scheme, self.bucket
+                )
+            }
+            None => format!(
+                "{}://{}.s3.{region}.amazonaws.com",
+                self.scheme, self.bucket
+            ),
+        }
+    }
+
     /// The unsigned URL of an object.
     pub fn object_url(&self, key: &str) -> String {
-        format!("{}/{}", self.bucket_url, keys::path(key))
+        format!("{}/{}", self.bucket_url(), keys::path(key))
     }
 
     /// The object_store client (credentials, presigning).
@@ -136,9 +158,72 @@ impl S3 {
         self.signature_version.as_deref()
     }
 
-    /// The signing region.
-    pub fn region(&self) -> &str {
+    /// The region requests are signed for: the bucket's region once an answer named it
+    /// (as botocore's redirect cache does), else the configured one.
+    pub fn region(&self) -> String {
+        self.learnt_region().unwrap_or_else(|| self.region.clone())
+    }
+
+    /// The configured region (`STORAGE_AWS_REGION_NAME`, or us-east-1): presigned URLs are
+    /// signed for it whatever the bucket's region, as botocore signs them.
+    pub fn configured_region(&self) -> &str {
         &self.region
+    }
+
+    /// The bucket's region, when a wrong-region answer named one and requests follow it.
+    pub fn learnt_region(&self) -> Option<String> {
+        self.learnt_region
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// botocore's `S3RegionRedirectorv2.redirect_from_error`: when `answer` says the bucket is
+    /// in another region and names it, remember that region and return `sent` (the request as
+    /// it was sent: method, URL, headers, body) moved to that region's URL and signed for it,
+    /// to be sent once more. `None`: not a wrong-region answer, or no region named.
+    pub async fn follow_region_redirect(
+        &self,
+        answer: &super::Answer,
+        sent: (Method, String, http::HeaderMap, Bytes),
+    ) -> Result<Option<HttpRequest>, Unreachable> {
+        if answer.status.is_success() {
+            return Ok(None);
+        }
+        let code = super::outcome::error_code(crate::config::Provider::S3, answer);
+        let Some(super::answers::Cause::WrongRegion {
+            region: Some(region),
+        }) = super::answers::s3::diagnose(answer, code.as_deref())
+        else {
+            return Ok(None);
+        };
+        let (method, url, headers, body) = sent;
+        let old_base = self.bucket_url();
+        if region == self.region() {
+            return Ok(None);
+        }
+        *self.learnt_region.lock().unwrap_or_else(|e| e.into_inner()) = Some(region.clone());
+        let url = match url.strip_prefix(&old_base) {
+            Some(rest) => format!("{}{rest}", self.bucket_url()),
+            None => url,
+        };
+        let kept: Vec<(String, String)> = headers
+            .iter()
+            .filter(|(name, _)| {
+                !matches!(
+                    name.as_str(),
+                    "authorization"
+                        | "x-amz-date"
+                        | "x-amz-content-sha256"
+                        | "x-amz-security-token"
+                )
+            })
+            .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let kept: Vec<(&str, String)> = kept.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+        let mut request = build(method, &url, &kept, body);
+        self.sign(&mut request).await?;
+        Ok(Some(request))
     }
 
     /// Headers every put carries, from `STORAGE_AWS_OBJECT_PARAMETERS`.
@@ -197,7 +282,7 @@ impl S3 {
                 // S3-compatible server has it (s3rver 3.7.1 answers 500 to a truncated V2).
                 let mut url = format!(
                     "{}/?max-keys={limit}&prefix={}",
-                    self.bucket_url,
+                    self.bucket_url(),
                     keys::component(prefix)
                 );
                 if let Some(marker) = page {
@@ -213,7 +298,8 @@ impl S3 {
     /// Signs any S3 request with SigV4 (object_store's authorizer), payload hash included.
     pub async fn sign(&self, request: &mut HttpRequest) -> Result<(), Unreachable> {
         let credential = self.credential().await?;
-        AwsAuthorizer::new(&credential, "s3", &self.region)
+        let region = self.region();
+        AwsAuthorizer::new(&credential, "s3", &region)
             .try_authorize(request, None)
             .map_err(|e| Unreachable(format!("could not sign the request: {e}")))
     }
@@ -321,6 +407,88 @@ mod tests {
         ))
         .unwrap();
         assert!(empty.objects.is_empty());
+    }
+
+    fn aws_target() -> Target {
+        use crate::config::{ProviderSettings, Secret, Source, Sourced, TlsVerify};
+        let flag = |f: &str| Source::Flag { flag: f.into() };
+        Target {
+            provider: Sourced::new(crate::config::Provider::S3, flag("--type")),
+            bucket: Sourced::new("ls-media".into(), flag("--bucket")),
+            folder: Sourced::new(String::new(), Source::Default),
+            endpoint: None,
+            region: Some(Sourced::new("us-east-1".into(), flag("--region"))),
+            url_expiry_secs: Sourced::new(900, Source::Default),
+            origins: vec![],
+            settings: ProviderSettings::S3(Box::new(S3Settings {
+                credentials: S3Credentials::Keys {
+                    access_key_id: Sourced::new(Secret::new("AKIDEXAMPLE"), flag("--key")),
+                    secret_access_key: Sourced::new(Secret::new("secret"), flag("--secret")),
+                },
+                object_parameters: None,
+                use_ssl: Sourced::new(true, Source::Default),
+                verify: Sourced::new(TlsVerify::Verify, Source::Default),
+                signature_version: None,
+            })),
+        }
+    }
+
+    #[tokio::test]
+    async fn follows_a_wrong_region_answer_once_as_botocore_does() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let target = aws_target();
+        let crate::config::ProviderSettings::S3(settings) = &target.settings else {
+            unreachable!()
+        };
+        let s3 = S3::new(&target, settings).unwrap();
+        assert_eq!(
+            s3.object_url("k"),
+            "https://ls-media.s3.us-east-1.amazonaws.com/k"
+        );
+        let answer = crate::provider::Answer {
+            status: http::StatusCode::BAD_REQUEST,
+            headers: http::HeaderMap::new(),
+            body: Bytes::from(
+                "<Error><Code>AuthorizationHeaderMalformed</Code><Message>the region \
+                 'us-east-1' is wrong; expecting 'eu-west-1'</Message><Region>eu-west-1</Region>\
+                 </Error>",
+            ),
+        };
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", "AWS4-HMAC-SHA256 old".parse().unwrap());
+        headers.insert("content-type", "text/plain".parse().unwrap());
+        let sent = (
+            Method::PUT,
+            s3.object_url("a/k.bin"),
+            headers.clone(),
+            Bytes::from_static(b"x"),
+        );
+        let again = s3
+            .follow_region_redirect(&answer, sent)
+            .await
+            .unwrap()
+            .expect("re-sent to the named region");
+        assert_eq!(
+            again.uri().to_string(),
+            "https://ls-media.s3.eu-west-1.amazonaws.com/a/k.bin"
+        );
+        let auth = again.headers()["authorization"].to_str().unwrap();
+        assert!(auth.contains("/eu-west-1/s3/aws4_request"), "{auth}");
+        assert_eq!(again.headers()["content-type"], "text/plain");
+        assert_eq!(s3.learnt_region().as_deref(), Some("eu-west-1"));
+        assert_eq!(s3.configured_region(), "us-east-1");
+        // Later requests go to the learnt region; the same answer again is not followed again.
+        assert_eq!(
+            s3.object_url("k"),
+            "https://ls-media.s3.eu-west-1.amazonaws.com/k"
+        );
+        let sent = (Method::GET, s3.object_url("k"), headers, Bytes::new());
+        assert!(
+            s3.follow_region_redirect(&answer, sent)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

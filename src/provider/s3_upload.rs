@@ -135,7 +135,7 @@ impl S3 {
                 sigv4::sign_s3(
                     &mut request,
                     &credential,
-                    self.region(),
+                    &self.region(),
                     sigv4::STREAMING_UNSIGNED_PAYLOAD_TRAILER,
                     chrono::Utc::now(),
                 )

@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod check;
+pub mod cloud_answers;
 pub mod cred_standins;
 pub mod emulators;
 pub mod label_studio;
