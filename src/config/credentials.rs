@@ -98,7 +98,7 @@ pub(super) fn s3(
             );
             warnings.push(format!(
                 "no STORAGE_AWS_ACCESS_KEY_ID / STORAGE_AWS_SECRET_ACCESS_KEY: Label Studio uses \
-                 boto3's default chain, whose first configured step here is {}: {}.{}",
+                 the AWS default chain (boto3's), whose first configured step here is {}: {}.{}",
                 chain.step(),
                 chain.describe(),
                 if keyless {

@@ -103,7 +103,12 @@ impl<C> Refreshing<C> {
         let Some(expires) = cached.fetched.expires else {
             return Some(cached.fetched.clone());
         };
-        let lifetime = (expires - cached.now_utc).to_std().unwrap_or_default();
+        // Credentials that arrive (nearly) expired are still kept a moment: never a fetch per
+        // request.
+        let lifetime = (expires - cached.now_utc)
+            .to_std()
+            .unwrap_or_default()
+            .max(Duration::from_secs(2));
         let margin = (lifetime / 3).min(Duration::from_secs(300));
         let elapsed = cached.at.elapsed();
         (elapsed + margin < lifetime).then(|| cached.fetched.clone())
