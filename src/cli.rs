@@ -29,6 +29,48 @@ pub enum Command {
     Demo(DemoArgs),
     /// Measure throughput and latency per operation and judge whether the storage is too slow.
     Load(Box<LoadArgs>),
+    /// Render, merge and compare JSON reports written by `check`, `load` or `demo`.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+/// `lsprobe report ...`: every command reads JSON reports (reports/report.schema.json).
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// A Markdown summary of one or more reports (for $GITHUB_STEP_SUMMARY, GitLab).
+    Markdown {
+        /// JSON reports, rendered one after the other.
+        #[arg(required = true, value_name = "REPORT.json")]
+        reports: Vec<PathBuf>,
+        /// Write here instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Merge the load reports of N copies of one run (e.g. run in parallel) into one.
+    Merge {
+        /// JSON load reports of the same plan and target.
+        #[arg(required = true, num_args = 2.., value_name = "REPORT.json")]
+        reports: Vec<PathBuf>,
+        /// The merged JSON report.
+        #[arg(short, long, value_name = "MERGED.json")]
+        output: PathBuf,
+    },
+    /// Compare two load reports per operation; exit 1 on a regression beyond the threshold.
+    Compare {
+        /// The baseline JSON load report.
+        #[arg(value_name = "BASE.json")]
+        base: PathBuf,
+        /// The JSON load report to judge against it.
+        #[arg(value_name = "NEW.json")]
+        new: PathBuf,
+        /// The largest change for the worse tolerated, in percent (p50/p99 up, time per
+        /// request up), when it is also beyond run-to-run noise.
+        #[arg(long, value_name = "PERCENT", default_value_t = 10.0)]
+        max_regression: f64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+        format: ShowFormat,
+    },
 }
 
 /// `lsprobe config ...`
@@ -107,7 +149,7 @@ pub struct CheckArgs {
     /// Suite to run: a name under suites/ (smoke, full) or a path to a suite file.
     #[arg(long, default_value = "smoke")]
     pub suite: String,
-    /// Report formats to write (repeatable): text, json, junit.
+    /// Report formats to write (repeatable): text, json, junit, markdown.
     #[arg(long = "format", value_enum)]
     pub formats: Vec<ReportFormat>,
     /// Directory to write reports into, each as soon as its phase ends.
@@ -155,6 +197,8 @@ pub enum ReportFormat {
     Json,
     /// JUnit XML for CI systems.
     Junit,
+    /// A Markdown summary for CI job summaries ($GITHUB_STEP_SUMMARY, GitLab).
+    Markdown,
 }
 
 /// Arguments of `lsprobe load`. Unset values come from the capacity suite's `[defaults]`.
@@ -214,7 +258,7 @@ pub struct LoadArgs {
     /// The storage class required (a profile of the suite, e.g. `ssd`, `hdd`).
     #[arg(long, value_name = "CLASS")]
     pub require: Option<String>,
-    /// Report formats to write (repeatable): text, json, junit.
+    /// Report formats to write (repeatable): text, json, junit, markdown.
     #[arg(long = "format", value_enum)]
     pub formats: Vec<ReportFormat>,
     /// Directory to write reports into.
@@ -237,6 +281,10 @@ pub struct DemoArgs {
     /// Directory for the reports (default reports/demo-<timestamp>).
     #[arg(long, value_name = "DIR")]
     pub report_dir: Option<PathBuf>,
+    /// Report formats to write for each emulator (repeatable): text, json, junit, markdown;
+    /// none given writes every format.
+    #[arg(long = "format", value_enum)]
+    pub formats: Vec<ReportFormat>,
 }
 
 /// Which emulator(s) a command acts on.

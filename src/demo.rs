@@ -26,7 +26,7 @@ pub async fn run(args: &DemoArgs) -> Result<Exit, RunError> {
     let suite = Suite::load("smoke", None)?;
     let writers: Vec<ReportWriter> = KINDS
         .iter()
-        .map(|k| ReportWriter::new(Some(dir.join(k.name())), &[]))
+        .map(|k| ReportWriter::new(Some(dir.join(k.name())), &args.formats))
         .collect();
     for w in &writers {
         w.prepare()?;

@@ -26,6 +26,7 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Check(args) => checks::command::run(&args).await,
         Command::Demo(args) => demo::run(&args).await,
         Command::Load(args) => load::command::run(&args).await,
+        Command::Report(cmd) => report::command::run(&cmd),
     };
     match outcome {
         Ok(exit) => exit,

@@ -1,10 +1,10 @@
-//! The browser is the oracle for `cors.actual_get` and `cors.preflight.PUT`: headless Chromium
-//! loads a page from a Label Studio origin (`ls.test` on 127.0.0.1, over http and https) that
-//! uses presigned URLs as the labeling UI does (media GET with `Range`, `<img crossorigin>`,
-//! `<audio crossorigin>`) and as a direct uploader does (PUT of an ArrayBuffer, PUT of a typed
-//! Blob), for a matrix of bucket CORS rules on s3rver and Azurite and an https origin with an
-//! http bucket. lsprobe checks the same bucket from the same origin; the test asserts both
-//! agree and prints the agreement table.
+//! The browser is the oracle for `cors.actual_get` and `cors.preflight.PUT`, `.POST`, `.HEAD`:
+//! headless Chromium loads a page from a Label Studio origin (`ls.test` on 127.0.0.1, over http
+//! and https) that uses presigned URLs as the labeling UI does (media GET with `Range`,
+//! `<img crossorigin>`, `<audio crossorigin>`) and as a direct uploader does (PUT of an
+//! ArrayBuffer, PUT of a typed Blob, multipart form POST, HEAD), for a matrix of bucket CORS
+//! rules on s3rver and Azurite and an https origin with an http bucket. lsprobe checks the same
+//! bucket from the same origin; the test asserts both agree and prints the agreement table.
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -36,13 +36,20 @@ struct Row {
     setup: String,
     browser_media: String,
     browser_upload: String,
+    browser_post: String,
+    browser_head: String,
     lsprobe_media: String,
     lsprobe_upload: String,
+    lsprobe_post: String,
+    lsprobe_head: String,
 }
 
 impl Row {
     fn agrees(&self) -> bool {
-        self.browser_media == self.lsprobe_media && self.browser_upload == self.lsprobe_upload
+        self.browser_media == self.lsprobe_media
+            && self.browser_upload == self.lsprobe_upload
+            && self.browser_post == self.lsprobe_post
+            && self.browser_head == self.lsprobe_head
     }
 }
 
@@ -100,10 +107,12 @@ fn cases(setup: &Setup, writer: &Path, prefix: &str) -> Vec<Case> {
         let put = url(Method::PUT, PUT_KEY).await;
         [
             ("range", get.clone()),
+            ("head", get.clone()),
             ("audio", get),
             ("img", png),
             ("put", put.clone()),
-            ("put_typed", put),
+            ("put_typed", put.clone()),
+            ("post", put),
         ]
         .into_iter()
         .map(|(kind, url)| Case {
@@ -146,6 +155,29 @@ fn browser_outcome(results: &serde_json::Value, prefix: &str) -> (String, String
     (media, upload.to_string())
 }
 
+/// A request that sends no preflight (a multipart form POST, a HEAD): CORS let it through when
+/// the page could read an answer, whatever its status.
+fn browser_simple(results: &serde_json::Value, prefix: &str, kind: &str) -> String {
+    let r = results[format!("{prefix}{kind}")]
+        .as_str()
+        .unwrap_or("missing");
+    if r == "ok" || r.starts_with("answered") {
+        "allowed".into()
+    } else {
+        "blocked".into()
+    }
+}
+
+/// lsprobe's `cors.preflight.<method>` in the same words.
+fn lsprobe_simple(run: &CheckRun, method: &str) -> String {
+    let c = run.check(&format!("cors.preflight.{method}"));
+    match c["status"].as_str().unwrap() {
+        "pass" | "warn" => "allowed".into(),
+        "fail" => "blocked".into(),
+        other => format!("{other}: {}", c["message"]),
+    }
+}
+
 /// lsprobe's verdicts mapped to the same words.
 fn lsprobe_outcome(run: &CheckRun, origin: &str) -> (String, String) {
     let media = run.check("cors.actual_get");
@@ -169,7 +201,7 @@ fn suite_file(dir: &Path) -> PathBuf {
     let path = dir.join("browser.toml");
     std::fs::write(
         &path,
-        "name = \"browser\"\n[[check]]\nid = \"cors.preflight.PUT\"\n[[check]]\nid = \"cors.actual_get\"\n",
+        "name = \"browser\"\n[[check]]\nid = \"cors.preflight.PUT\"\n[[check]]\nid = \"cors.preflight.POST\"\n[[check]]\nid = \"cors.preflight.HEAD\"\n[[check]]\nid = \"cors.actual_get\"\n",
     )
     .unwrap();
     path
@@ -209,8 +241,12 @@ fn judge(
                 setup: setup.name.clone(),
                 browser_media,
                 browser_upload,
+                browser_post: browser_simple(&results, &format!("s{i}-"), "post"),
+                browser_head: browser_simple(&results, &format!("s{i}-"), "head"),
                 lsprobe_media,
                 lsprobe_upload,
+                lsprobe_post: lsprobe_simple(&run, "POST"),
+                lsprobe_head: lsprobe_simple(&run, "HEAD"),
             }
         })
         .collect();
@@ -276,18 +312,23 @@ fn env_file(emu: &Emulators, kind: Kind, dir: &Path) -> PathBuf {
 
 fn print_table(rows: &[Row]) {
     let mut out = String::from(
-        "\nbrowser (Chromium) vs lsprobe: media = cors.actual_get, upload = cors.preflight.PUT\n\
-         | setup | browser media | lsprobe media | browser upload | lsprobe upload | agree |\n\
-         |---|---|---|---|---|---|\n",
+        "\nbrowser (Chromium) vs lsprobe: media = cors.actual_get, PUT = cors.preflight.PUT, \
+         form POST = cors.preflight.POST, HEAD = cors.preflight.HEAD\n\
+         | setup | browser media | lsprobe media | browser PUT | lsprobe PUT | browser form POST | lsprobe POST | browser HEAD | lsprobe HEAD | agree |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.setup,
             r.browser_media,
             r.lsprobe_media,
             r.browser_upload,
             r.lsprobe_upload,
+            r.browser_post,
+            r.lsprobe_post,
+            r.browser_head,
+            r.lsprobe_head,
             if r.agrees() { "yes" } else { "NO" }
         ));
     }
@@ -385,7 +426,7 @@ fn chromium_and_lsprobe_agree_on_cors_for_s3rver_and_azurite() {
         (
             Setup {
                 name: format!("s3rver: guide rule, https page, bucket http://{BUCKET_HOST}"),
-                env: by_name,
+                env: by_name.clone(),
                 https: true,
                 azure: false,
             },
@@ -402,6 +443,34 @@ fn chromium_and_lsprobe_agree_on_cors_for_s3rver_and_azurite() {
         ),
     ];
     rows.extend(judge(&chromium, &pages, &https_setups, &suite, "s3-https", &[]).0);
+    // lsprobe says why, and the fix (without a request: the name does not resolve for it).
+    let run = check(
+        &by_name,
+        &[
+            "--suite",
+            suite.to_str().unwrap(),
+            "--origin",
+            &pages.origin(true),
+        ],
+    );
+    for id in [
+        "cors.actual_get",
+        "cors.preflight.PUT",
+        "cors.preflight.POST",
+    ] {
+        let c = run.check(id);
+        assert!(
+            c["message"].as_str().unwrap().contains("mixed content"),
+            "{c}"
+        );
+        assert!(
+            c["remediation"]
+                .as_str()
+                .unwrap()
+                .contains("Serve the bucket over https"),
+            "{c}"
+        );
+    }
 
     // Azurite: its CORS rules are account-wide, so one page per rule.
     let azure_env = env_file(&emu, Kind::Azure, dir.path());
@@ -469,6 +538,14 @@ fn chromium_and_lsprobe_agree_on_cors_for_s3rver_and_azurite() {
         (
             "upload",
             rows.iter().map(|r| r.browser_upload.as_str()).collect(),
+        ),
+        (
+            "post",
+            rows.iter().map(|r| r.browser_post.as_str()).collect(),
+        ),
+        (
+            "head",
+            rows.iter().map(|r| r.browser_head.as_str()).collect(),
         ),
     ] {
         assert!(values.contains(&"blocked"), "{what}: {values:?}");

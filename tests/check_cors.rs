@@ -191,6 +191,29 @@ fn s3rver_without_cors_configuration_fails_every_preflight() {
     }
     // Without CORS the presigned URLs still work: nginx does not need it.
     assert_eq!(run.check("presign.get")["status"], "pass");
+
+    // The text report, rendered from this JSON report, says each thing once.
+    let report: lsprobe::report::RunReport = serde_json::from_value(run.report.clone()).unwrap();
+    let text = String::from_utf8(lsprobe::report::Exporter::render(
+        &lsprobe::report::text::TextExporter::default(),
+        &report,
+    ))
+    .unwrap();
+    assert_eq!(
+        text.matches("There is no CORS configuration: add one.")
+            .count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("Bucket CORS matters only where").count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        text.contains("fixes cors.preflight.GET, PUT, POST, DELETE, HEAD"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -309,3 +309,56 @@ fn bad_flag_is_exit_2() {
         .assert()
         .code(2);
 }
+
+/// Values Label Studio 1.23.2 refuses (it does not start, or every upload answers 500) are
+/// refused with its reason and the line, exit 2; values it normalises are shown normalised.
+/// docs/configuration.md has the table; tests/label_studio_matrix.rs proves rows of it.
+#[test]
+fn values_label_studio_refuses_are_refused_with_its_reason_and_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "STORAGE_TYPE=s3\nSTORAGE_AWS_BUCKET_NAME=b\nSTORAGE_AWS_REGION_NAME=eu-west-1\n";
+    let cases = [
+        ("STORAGE_AWS_FOLDER=/media", "leading slash"),
+        ("STORAGE_AWS_FOLDER=media//x", "Attempted access"),
+        (
+            "STORAGE_AWS_ENDPOINT_URL=\"http://127.0.0.1:9 \"",
+            "not a valid URI",
+        ),
+        ("STORAGE_AWS_REGION_NAME=\"eu-west-1 \"", "InvalidRegion"),
+        ("STORAGE_AWS_X_AMZ_EXPIRES=1h", "does not start"),
+        ("STORAGE_AWS_X_AMZ_EXPIRES=", "does not start"),
+        ("STORAGE_AWS_S3_USE_SSL=y", "Incorrect bool value"),
+        (
+            "STORAGE_AWS_S3_SIGNATURE_VERSION=S3V4",
+            "Unknown Signature Version",
+        ),
+        ("STORAGE_TYPE=S3", "local disk"),
+    ];
+    for (line, reason) in cases {
+        let path = write(&dir, "env.list", &format!("{base}{line}\n"));
+        let out = lsprobe()
+            .args(["config", "show", "--env-file"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{line}: {stderr}");
+        assert!(stderr.contains(reason), "{line}: {stderr}");
+        assert!(stderr.contains("env.list:4"), "{line}: {stderr}");
+    }
+    for (line, folder) in [
+        ("STORAGE_AWS_FOLDER=media/", "media"),
+        ("STORAGE_AWS_FOLDER=", "(bucket root)"),
+    ] {
+        let path = write(&dir, "env.list", &format!("{base}{line}\n"));
+        lsprobe()
+            .args(["config", "show", "--env-file"])
+            .arg(&path)
+            .env("LABEL_STUDIO_STORAGE_AWS_FOLDER", "ignored-by-the-file")
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains(format!(
+                "folder             {folder}"
+            )));
+    }
+}

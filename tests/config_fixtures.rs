@@ -248,8 +248,8 @@ fn precedence_is_flag_then_file_then_environment() {
     let r = resolve(&args, &env).unwrap();
     assert_eq!(r.target.bucket.value, "ls-media", "file beats environment");
     assert_eq!(
-        r.target.folder.value, "env-folder",
-        "the file's empty folder counts as unset"
+        r.target.folder.value, "",
+        "the file's empty folder is set: Label Studio's get_env returns \"\" (bucket root)"
     );
     assert_eq!(r.target.region.as_ref().unwrap().value, "ap-south-1");
     args.bucket = Some("from-flag".into());

@@ -190,21 +190,30 @@ async fn a_signal_during_cleanup_exits_3_and_a_second_stops_waiting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_storage_fails_the_run() {
     let dir = tempfile::tempdir().unwrap();
-    let proxy = proxy(DelaySpec {
-        kill_after: Some(Duration::from_secs(3)),
-        ..Default::default()
-    })
-    .await;
+    let proxy = proxy(DelaySpec::default()).await;
     let env = env_file(dir.path(), &proxy, None);
     let args = ["--duration", "6s", "--concurrency", "4", "--objects", "3"];
     let mut cmd = lsprobe(&env, &args);
     cmd.args(["--mix", "get=1", "--cleanup-timeout", "5s"]);
-    let (out, report, _) = run(cmd).await;
+    let child = cmd.spawn().unwrap();
+    // The storage dies once the measured run is well under way.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while proxy.requests() < 200 {
+        assert!(Instant::now() < deadline, "the run never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.kill();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}\n{report}");
     let v = verdict(&report);
     assert_eq!(v["status"], "fail", "{v}");
-    assert!(v["message"].as_str().unwrap().contains("failed"), "{v}");
+    let message = v["message"].as_str().unwrap();
+    assert!(message.contains("failed"), "{v}");
+    assert!(message.contains("saw no request succeed"), "{v}");
     assert_eq!(report["load"]["verdict"]["slow"], true);
     assert_eq!(leftovers(&report), written(&proxy), "{stderr}");
 }
@@ -316,4 +325,47 @@ async fn credentials_in_the_endpoint_url_never_reach_any_output() {
         assert!(!text.contains(SECRET), "secret shown:\n{text}");
         assert!(!text.contains("lsuser"), "userinfo shown:\n{text}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_cleanup_also_stops_at_its_deadline_and_lists_what_it_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = proxy(DelaySpec {
+        stall_deletes: true,
+        ..Default::default()
+    })
+    .await;
+    let env = env_file(dir.path(), &proxy, None);
+    // The checks that write but do not delete (a stalled DELETE inside a check waits for
+    // the request timeout; the deadline is about cleanup).
+    let suite = dir.path().join("writes.toml");
+    std::fs::write(
+        &suite,
+        "name = \"writes\"\ndescription = \"put and read back\"\n\n[[check]]\nid = \
+         \"permissions.put\"\nobject_size = 1024\n\n[[check]]\nid = \"permissions.get\"\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lsprobe"));
+    cmd.env_clear()
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--cleanup-timeout",
+            "2s",
+            "--suite",
+        ])
+        .arg(&suite)
+        .arg("--env-file")
+        .arg(&env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let (out, report, elapsed) = run(cmd).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--cleanup-timeout"), "{stderr}");
+    let left = leftovers(&report);
+    assert!(!left.is_empty(), "{report}");
+    assert_eq!(left, written(&proxy), "{stderr}");
+    // The deadline is 2 s; 60 s is a ceiling no busy machine reaches.
+    assert!(elapsed < Duration::from_secs(60), "{elapsed:?}");
 }

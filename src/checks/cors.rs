@@ -395,10 +395,7 @@ pub async fn preflight_check(
     if !max_age_notes.is_empty() {
         return base(
             Status::Warn,
-            format!(
-                "the preflight for {method} passes, but {}",
-                max_age_notes.join("; ")
-            ),
+            format!("the preflight passes, but {}", max_age_notes.join("; ")),
         )
         .with_remediation(format!(
             "Set MaxAgeSeconds (S3), maxAgeSeconds (GCS) or MaxAgeInSeconds (Azure) to \
@@ -408,7 +405,7 @@ pub async fn preflight_check(
     base(
         Status::Pass,
         format!(
-            "the preflight for {method} passes from {}",
+            "the preflight passes from {}",
             ctx.target
                 .origins
                 .iter()

@@ -234,8 +234,9 @@ pub async fn multipart(ctx: &Context, state: &mut State, params: &CheckParams) -
             id,
             Status::Pass,
             format!(
-                "a {size}-byte upload as boto3 sends it ({parts} parts of 8 MiB, CRC32, up to \
-                 {most_in_flight} parts at once) reads back byte for byte"
+                "a {} upload as boto3 sends it ({parts} parts of 8 MiB, CRC32, up to \
+                 {most_in_flight} parts at once) reads back byte for byte",
+                crate::report::units::bytes(size)
             ),
         )
         .with_evidence("crc32", crc32_base64(seen.crc32))

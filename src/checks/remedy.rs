@@ -78,6 +78,11 @@ pub fn for_failure(target: &Target, action: Action, failure: &Failure) -> String
         ),
         Failure::Throttled { .. } => super::remedy_cause::throttled(target),
         Failure::Diagnosed { cause, .. } => super::remedy_cause::for_cause(target, action, cause),
+        Failure::Unexpected { status, .. } if *status >= 500 => "The storage server failed \
+             (a 5xx answer): that is an error of the server, not a missing permission or a wrong \
+             setting. Look at the server's logs and run again once it answers; if it is an \
+             S3-compatible server or emulator, it may not support this request."
+            .to_string(),
         Failure::NotFound { .. } | Failure::Unexpected { .. } => format!(
             "The server answered in a way Label Studio would not expect for this operation; \
              if it is an S3-compatible server or emulator, check that it supports it. {}",
@@ -260,5 +265,50 @@ fn unreachable(target: &Target) -> String {
         None => "The cloud's endpoint did not answer: check DNS, proxies, firewalls and TLS \
                  settings from where Label Studio runs."
             .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AzureSettings, Secret, Source, Sourced};
+
+    fn target() -> Target {
+        let flag = |f: &str| Source::Flag { flag: f.into() };
+        Target {
+            provider: Sourced::new(Provider::Azure, flag("--type")),
+            bucket: Sourced::new("media".into(), flag("--bucket")),
+            folder: Sourced::new(String::new(), flag("--folder")),
+            endpoint: None,
+            region: None,
+            url_expiry_secs: Sourced::new(900, Source::Default),
+            origins: vec![],
+            settings: ProviderSettings::Azure(AzureSettings {
+                account_name: Sourced::new("acct".into(), flag("--account")),
+                credentials: AzureCredentials::Sas(Sourced::new(
+                    Secret::new("sv=1&sig=x"),
+                    flag("--sas"),
+                )),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_server_error_gets_no_permission_advice() {
+        let t = target();
+        let failed = Failure::Unexpected {
+            status: 500,
+            code: Some("InternalError".into()),
+            detail: String::new(),
+        };
+        let fix = for_failure(&t, Action::Put, &failed);
+        assert!(fix.contains("error of the server"), "{fix}");
+        assert!(!fix.contains("SAS token"), "{fix}");
+        let odd = Failure::Unexpected {
+            status: 409,
+            code: None,
+            detail: String::new(),
+        };
+        assert!(for_failure(&t, Action::Put, &odd).contains("SAS token"));
     }
 }

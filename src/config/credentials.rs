@@ -6,7 +6,7 @@ use base64::Engine;
 
 use super::resolve::Sources;
 use super::target::*;
-use super::{ConfigError, Secret, parse, vars};
+use super::{ConfigError, Secret, as_label_studio, parse, vars};
 
 pub(super) fn keyless_note(annotations: &[(String, String, Source)], key: &str) -> String {
     match annotations.iter().find(|(k, _, _)| k == key) {
@@ -26,6 +26,15 @@ pub(super) fn verify(
     plain_http: bool,
     warnings: &mut Vec<String>,
 ) -> Result<Sourced<TlsVerify>, ConfigError> {
+    if v.value.trim().is_empty() {
+        return Err(ConfigError(format!(
+            "STORAGE_AWS_S3_VERIFY = `{}` ({}) is empty: Label Studio hands it to boto3 as the CA \
+             bundle, and botocore refuses every request (\"Invalid CA bundle: ... resolved to an \
+             empty or whitespace-only string\"), so every upload answers HTTP 500, over HTTP \
+             too; remove the line to verify against the default CA bundle, or set it to false",
+            v.value, v.source
+        )));
+    }
     if matches!(v.value.as_str(), "false" | "False" | "0") {
         warnings.push(format!(
             "STORAGE_AWS_S3_VERIFY is false ({}): TLS certificates are not verified",
@@ -129,13 +138,16 @@ pub(super) fn s3(
                 .map(|m| Sourced::new(m, v.source))
         })
         .transpose()?;
-    let use_ssl = match sources.pick("STORAGE_AWS_S3_USE_SSL") {
-        Some(v) => Sourced::new(parse::boolean(&v, "STORAGE_AWS_S3_USE_SSL")?, v.source),
+    let use_ssl = match sources.pick_raw("STORAGE_AWS_S3_USE_SSL") {
+        Some(v) => Sourced::new(
+            as_label_studio::boolean(&v, "STORAGE_AWS_S3_USE_SSL")?,
+            v.source,
+        ),
         None => parse::default(true),
     };
     let plain_http = endpoint.is_some_and(|e| e.value.scheme() == "http");
     let verify = match (
-        sources.pick("STORAGE_AWS_S3_VERIFY"),
+        sources.pick_raw("STORAGE_AWS_S3_VERIFY"),
         sources.pick("AWS_CA_BUNDLE"),
     ) {
         (Some(v), _) => verify(v, plain_http, warnings)?,
@@ -157,16 +169,10 @@ pub(super) fn s3(
         }
         (None, None) => parse::default(TlsVerify::Verify),
     };
-    let signature_version = sources.pick("STORAGE_AWS_S3_SIGNATURE_VERSION");
-    if let Some(v) = &signature_version
-        && !matches!(v.value.as_str(), "s3v4" | "s3" | "v4")
-    {
-        warnings.push(format!(
-            "STORAGE_AWS_S3_SIGNATURE_VERSION = `{}` ({}) is not one botocore knows for S3; \
-             use s3v4",
-            v.value, v.source
-        ));
-    }
+    let signature_version = sources
+        .pick_raw("STORAGE_AWS_S3_SIGNATURE_VERSION")
+        .map(|v| as_label_studio::signature_version(v, warnings))
+        .transpose()?;
     Ok(S3Settings {
         credentials,
         object_parameters,
@@ -368,6 +374,11 @@ mod tests {
             // Harmless over plain HTTP: a warning, and lsprobe verifies as usual.
             let v = verify(value(path_to_ls), true, &mut warnings).unwrap();
             assert_eq!(v.value, TlsVerify::Verify);
+        }
+        // Empty (or blank) is refused even over plain HTTP: botocore checks it up front.
+        for empty in ["", " "] {
+            let e = verify(value(empty), true, &mut warnings).unwrap_err();
+            assert!(e.0.contains("Invalid CA bundle"), "{e}");
         }
         let file = tempfile::NamedTempFile::new().unwrap();
         let path = file.path().to_string_lossy().into_owned();

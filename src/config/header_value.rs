@@ -7,8 +7,8 @@
 use super::ConfigError;
 use super::target::{AzureCredentials, ProviderSettings, S3Credentials, Source, Sourced, Target};
 
-/// Why a value cannot go into a header, without showing it.
-fn problem(value: &str) -> Option<String> {
+/// Why a value cannot go into a header (None: it can), without showing it.
+pub fn problem(value: &str) -> Option<String> {
     value.chars().enumerate().find_map(|(i, c)| {
         let at = i + 1;
         if c.is_ascii_control() {

@@ -184,7 +184,11 @@ pub fn parse(
             } else {
                 scalar(value)
             };
-            if let Some(text) = text {
+            // The chart (`_helpers.tpl`) renders endpointUrl and objectParameters only when
+            // they are not empty; the other keys always, empty too (`urlExpirationSecs: ""`
+            // then stops Label Studio: int('')).
+            let guarded = matches!(name.as_str(), "endpointUrl" | "objectParameters");
+            if let Some(text) = text.filter(|t| !(guarded && t.is_empty())) {
                 out.layer.set(var, text, file.source(&key_path, line));
             }
         } else if let Some((_, var)) = secrets.iter().find(|(k, _)| *k == name) {
@@ -326,6 +330,17 @@ mod tests {
             "600"
         );
         assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+    }
+
+    #[test]
+    fn empty_keys_are_set_as_the_chart_renders_them() {
+        let v = parse_str(
+            "global:\n  persistence:\n    type: s3\n    config:\n      s3:\n        bucket: b\n        urlExpirationSecs: \"\"\n        endpointUrl: \"\"\n",
+        );
+        // Always rendered: an empty value reaches Label Studio (int('') stops it).
+        assert_eq!(v.layer.get("STORAGE_AWS_X_AMZ_EXPIRES").unwrap().value, "");
+        // Rendered only when not empty.
+        assert!(v.layer.get("STORAGE_AWS_ENDPOINT_URL").is_none());
     }
 
     #[test]

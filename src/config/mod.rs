@@ -1,5 +1,6 @@
 //! Label Studio's storage configuration, read exactly as Label Studio reads it:
 //! flags > named file (env.list or ls-values.yaml) > process environment.
+pub mod as_label_studio;
 pub mod aws_chain;
 pub mod credentials;
 pub mod env_list;

@@ -1,32 +1,8 @@
-//! Parsing one resolved value: booleans, durations, URLs, folders, origins, JSON.
+//! Parsing one resolved value: URLs, origins, JSON (Label Studio's own rules for folders,
+//! numbers and booleans are in [`super::as_label_studio`]).
 //! Every error names the value's source and the fix.
 use super::ConfigError;
 use super::target::{Source, Sourced};
-
-/// A boolean as Label Studio reads it (`true/false`, `1/0`, `yes/no`, `y/n`, `on/off`).
-pub fn boolean(v: &Sourced<String>, name: &str) -> Result<bool, ConfigError> {
-    match v.value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "y" | "on" => Ok(true),
-        "0" | "false" | "no" | "n" | "off" => Ok(false),
-        _ => Err(ConfigError(format!(
-            "{name} = `{}` ({}) is not a boolean; use true or false",
-            shorten(&v.value),
-            v.source
-        ))),
-    }
-}
-
-/// A positive number of seconds.
-pub fn seconds(v: &Sourced<String>, name: &str) -> Result<u64, ConfigError> {
-    match v.value.trim().parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(ConfigError(format!(
-            "{name} = `{}` ({}) is not a positive whole number of seconds; e.g. 86400 for a day",
-            shorten(&v.value),
-            v.source
-        ))),
-    }
-}
 
 /// An http(s) URL with a host.
 pub fn url(v: &Sourced<String>, name: &str) -> Result<url::Url, ConfigError> {
@@ -81,15 +57,6 @@ pub fn json_object(
     }
 }
 
-/// A folder as Label Studio's storage backends use it: leading and trailing slashes dropped,
-/// repeated slashes collapsed. `""`, `"a"`, `"a/"`, `"/a/b/"` become `""`, `a`, `a`, `a/b`.
-pub fn folder(raw: &str) -> String {
-    raw.split('/')
-        .filter(|segment| !segment.is_empty())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 /// A value for an error message: at most 60 characters (the rest is counted, not echoed), so
 /// an 8 MB value is not printed whole.
 pub fn shorten(value: &str) -> String {
@@ -114,27 +81,6 @@ mod tests {
 
     fn flag(v: &str) -> Sourced<String> {
         Sourced::new(v.to_string(), Source::Flag { flag: "--x".into() })
-    }
-
-    #[test]
-    fn folders_normalize_like_label_studio() {
-        assert_eq!(folder(""), "");
-        assert_eq!(folder("/"), "");
-        assert_eq!(folder("a"), "a");
-        assert_eq!(folder("a/"), "a");
-        assert_eq!(folder("/a/b/"), "a/b");
-        assert_eq!(folder("a//b"), "a/b");
-        assert_eq!(folder("media files/ü"), "media files/ü");
-    }
-
-    #[test]
-    fn booleans_and_seconds() {
-        assert!(boolean(&flag("Yes"), "X").unwrap());
-        assert!(!boolean(&flag("0"), "X").unwrap());
-        assert!(boolean(&flag("maybe"), "X").unwrap_err().0.contains("--x"));
-        assert_eq!(seconds(&flag("3600"), "X").unwrap(), 3600);
-        assert!(seconds(&flag("0"), "X").is_err());
-        assert!(seconds(&flag("1h"), "X").is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@ use std::path::Path;
 
 use super::target::*;
 use super::vars::{self, Layer};
-use super::{ConfigError, credentials, env_list, environment, helm, parse};
+use super::{ConfigError, as_label_studio, credentials, env_list, environment, helm, parse};
 use crate::cli::TargetArgs;
 
 /// Label Studio's default presigned-URL lifetime (24 h).
@@ -30,9 +30,16 @@ pub(super) struct Sources {
 }
 
 impl Sources {
-    /// The value of a canonical name: named file over environment (flags are applied by name).
-    pub(super) fn pick(&self, name: &str) -> Option<Sourced<String>> {
+    /// The value of a canonical name as Label Studio sees it, empty or not: named file over
+    /// environment (flags are applied by name).
+    pub(super) fn pick_raw(&self, name: &str) -> Option<Sourced<String>> {
         self.file.get(name).or_else(|| self.env.get(name)).cloned()
+    }
+
+    /// The value of a canonical name, `None` when unset or empty (Label Studio's
+    /// `if get_env(NAME):`, as for the keys and the object parameters).
+    pub(super) fn pick(&self, name: &str) -> Option<Sourced<String>> {
+        self.pick_raw(name).filter(|v| !v.value.is_empty())
     }
 }
 
@@ -140,19 +147,42 @@ pub fn resolve(args: &TargetArgs, env: &[(String, String)]) -> Result<Resolved, 
                 helm_key(provider.value, "bucket"),
             ))
         })?;
-    let folder = flag(&args.folder, "--folder")
-        .or_else(|| sources.pick(names.folder))
-        .map(|f| Sourced::new(parse::folder(&f.value), f.source))
-        .unwrap_or_else(|| parse::default(String::new()));
+    if provider.value == Provider::S3 {
+        as_label_studio::s3_bucket(&bucket)?;
+    }
+    let folder = match flag(&args.folder, "--folder").or_else(|| sources.pick_raw(names.folder)) {
+        Some(f) => Sourced::new(
+            as_label_studio::folder(&f, names.folder, provider.value)?,
+            f.source,
+        ),
+        None => parse::default(String::new()),
+    };
+    // Label Studio hands an empty STORAGE_AWS_ENDPOINT_URL to botocore as it is; the GCS one
+    // it tests for truth.
     let endpoint = flag(&args.endpoint, "--endpoint")
-        .or_else(|| sources.pick(names.endpoint))
-        .map(|e| parse::url(&e, names.endpoint).map(|u| Sourced::new(u, e.source)))
+        .or_else(|| match provider.value {
+            Provider::S3 => sources.pick_raw(names.endpoint),
+            _ => sources.pick(names.endpoint),
+        })
+        .map(|e| {
+            if provider.value == Provider::S3 {
+                as_label_studio::s3_endpoint(&e)?;
+            }
+            parse::url(&e, names.endpoint).map(|u| Sourced::new(u, e.source))
+        })
         .transpose()?;
-    let url_expiry_secs = match sources.pick(names.expiry) {
-        Some(v) => Sourced::new(parse::seconds(&v, names.expiry)?, v.source),
+    let url_expiry_secs = match sources.pick_raw(names.expiry) {
+        Some(v) => Sourced::new(as_label_studio::expiry(&v, names.expiry)?, v.source),
         None => parse::default(DEFAULT_EXPIRY_SECS),
     };
-    let region = flag(&args.region, "--region").or_else(|| sources.pick("STORAGE_AWS_REGION_NAME"));
+    let region = match flag(&args.region, "--region")
+        .or_else(|| sources.pick_raw("STORAGE_AWS_REGION_NAME"))
+    {
+        Some(r) if provider.value == Provider::S3 => {
+            as_label_studio::region(&r)?.map(|value| Sourced::new(value, r.source))
+        }
+        other => other.filter(|r| !r.value.is_empty()),
+    };
     if region.is_some() && provider.value != Provider::S3 {
         warnings.push("a region only applies to S3; it is ignored here".to_string());
     }
@@ -259,14 +289,22 @@ fn provider(sources: &Sources) -> Result<Sourced<Provider>, ConfigError> {
                 flag: "--type".into(),
             },
         ),
-        None => sources.pick("STORAGE_TYPE").ok_or_else(|| {
-            ConfigError(
-                "no storage type: Label Studio then keeps uploads on its local disk. Set \
-                 STORAGE_TYPE=s3|gcs|azure in env.list or the environment, \
-                 global.persistence.type in ls-values.yaml, or pass --type"
-                    .to_string(),
-            )
-        })?,
+        None => {
+            let raw = sources.pick("STORAGE_TYPE").ok_or_else(|| {
+                ConfigError(
+                    "no storage type: Label Studio then keeps uploads on its local disk. Set \
+                     STORAGE_TYPE=s3|gcs|azure in env.list or the environment, \
+                     global.persistence.type in ls-values.yaml, or pass --type"
+                        .to_string(),
+                )
+            })?;
+            // Label Studio compares the variable exactly (`volume` is the chart's own).
+            if raw.value != "volume" {
+                let provider = as_label_studio::storage_type(&raw)?;
+                return Ok(Sourced::new(provider, raw.source));
+            }
+            raw
+        }
     };
     let provider = match raw.value.trim().to_ascii_lowercase().as_str() {
         "s3" => Provider::S3,

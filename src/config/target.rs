@@ -218,7 +218,8 @@ pub struct Target {
     pub provider: Sourced<Provider>,
     /// Bucket (S3, GCS) or container (Azure).
     pub bucket: Sourced<String>,
-    /// Folder, normalized: "" or `a/b` (no leading or trailing slash).
+    /// Folder as Label Studio's storage backend uses it (`config::as_label_studio::folder`):
+    /// "" or `a/b`, no slash at either end.
     pub folder: Sourced<String>,
     /// Custom endpoint (S3-compatible, GCS emulator, Azure sovereign cloud or emulator).
     pub endpoint: Option<Sourced<url::Url>>,

@@ -118,7 +118,8 @@ pub struct Layer {
 
 impl Layer {
     /// Adds a variable as written (`LABEL_STUDIO_STORAGE_TYPE`, `STORAGE_TYPE`, ...).
-    /// Empty values count as unset, as they do for Label Studio.
+    /// An empty value is kept: Label Studio's `get_env` returns the first spelling that is
+    /// set at all, so `LABEL_STUDIO_STORAGE_AWS_FOLDER=` hides `STORAGE_AWS_FOLDER=media`.
     pub fn add_variable(&mut self, name: &str, value: String, source: Source) {
         let Some((name, rank)) = canonical(name) else {
             return;
@@ -136,9 +137,6 @@ impl Layer {
     }
 
     fn insert_ranked(&mut self, name: String, rank: u8, value: String, source: Source) {
-        if value.is_empty() {
-            return;
-        }
         let keep = match self.values.get(&name) {
             Some((old_rank, _)) => rank <= *old_rank,
             None => true,
@@ -149,7 +147,7 @@ impl Layer {
         }
     }
 
-    /// The value of a canonical name.
+    /// The value of a canonical name, empty or not.
     pub fn get(&self, name: &str) -> Option<&Sourced<String>> {
         self.values.get(name).map(|(_, v)| v)
     }
@@ -242,13 +240,18 @@ mod tests {
     }
 
     #[test]
-    fn empty_values_are_unset() {
+    fn an_empty_value_is_set_and_hides_later_spellings() {
         let mut layer = Layer::default();
         layer.add_variable(
             "STORAGE_AWS_FOLDER",
-            String::new(),
+            "media".into(),
             env("STORAGE_AWS_FOLDER"),
         );
-        assert!(layer.get("STORAGE_AWS_FOLDER").is_none());
+        layer.add_variable(
+            "LABEL_STUDIO_STORAGE_AWS_FOLDER",
+            String::new(),
+            env("LABEL_STUDIO_STORAGE_AWS_FOLDER"),
+        );
+        assert_eq!(layer.get("STORAGE_AWS_FOLDER").unwrap().value, "");
     }
 }

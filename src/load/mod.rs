@@ -11,15 +11,19 @@
 //! and records the keys this module reports writing in its ledger.
 pub mod command;
 pub mod connection;
+mod progress;
 pub mod recorder;
 pub mod request;
 pub mod schedule;
+pub mod setup;
 pub mod sharedkey;
 pub mod sigv4;
 pub mod suite;
 pub mod summary;
 pub mod timeline;
+mod tls;
 pub mod verdict;
+pub(crate) mod verdict_check;
 mod worker;
 
 use std::sync::Arc;
@@ -70,6 +74,26 @@ pub struct LoadPlan {
     pub backoff_max: Duration,
     /// Failed requests in a row (all workers) that stop the run early; 0: never.
     pub stop_after_failures: u64,
+}
+
+impl LoadPlan {
+    /// The plan as the report carries it.
+    pub fn summary(&self) -> crate::report::PlanSummary {
+        crate::report::PlanSummary {
+            mix: self.mix.items().iter().copied().collect(),
+            sizes: self.sizes.items().iter().copied().collect(),
+            warmup_s: self.warmup.as_secs_f64(),
+            duration_s: match self.bound {
+                Bound::Duration(d) => Some(d.as_secs_f64()),
+                Bound::Requests(_) => None,
+            },
+            requests: match self.bound {
+                Bound::Requests(n) => Some(n),
+                Bound::Duration(_) => None,
+            },
+            objects: self.objects,
+        }
+    }
 }
 
 /// Told each key a run is about to write, before the first request that writes it is sent
@@ -465,6 +489,15 @@ pub async fn run_with_live<R: OpRequest>(
         summary.dropped = planned.saturating_sub(sent);
     }
     summary.verdict = verdict::judge(verdict_config, required, &summary.figures(), azure_sku);
+    let since = Instant::now().saturating_duration_since(measure_from);
+    summary.measured_from = chrono::Duration::from_std(since)
+        .ok()
+        .map(|d| chrono::Utc::now() - d);
+    summary.plan = Some(plan.summary());
+    summary.verdict_basis = Some(crate::report::VerdictBasis {
+        config: verdict_config.clone(),
+        azure_sku: azure_sku.map(str::to_string),
+    });
     debug_assert!(
         recorder
             .ops

@@ -35,6 +35,11 @@ fn op_summary(op: Op, r: &OpRecord, secs: f64) -> OpSummary {
             None
         },
         histogram: ok.map(encode_histogram).unwrap_or_default(),
+        ttfb_histogram: if op == Op::Get {
+            r.ttfb.as_ref().map(encode_histogram)
+        } else {
+            None
+        },
     }
 }
 
@@ -76,6 +81,9 @@ impl LoadReport {
             dropped: 0,
             stopped_early: None,
             verdict,
+            measured_from: None,
+            plan: None,
+            verdict_basis: None,
         }
     }
 
@@ -105,8 +113,10 @@ impl LoadReport {
         }
     }
 
-    /// Whole measured seconds in which no request completed, as a share of the whole
-    /// measured seconds (None without a timeline or a whole second measured).
+    /// Whole measured seconds in which no request succeeded (the storage stalled, or
+    /// answered only errors: workers backing off send few requests then, so the failure
+    /// count alone would understate an outage), as a share of the whole measured seconds
+    /// (None without a timeline or a whole second measured).
     fn stalled_pct(&self) -> Option<f64> {
         let seconds = self.duration_s.floor() as u64;
         if seconds == 0 || self.timeline.is_empty() {
@@ -114,7 +124,7 @@ impl LoadReport {
         }
         let mut busy = vec![false; seconds as usize];
         for p in &self.timeline {
-            if p.count > 0
+            if p.count > p.errors
                 && let Some(b) = busy.get_mut(p.second as usize)
             {
                 *b = true;
@@ -124,7 +134,7 @@ impl LoadReport {
         Some(stalled as f64 * 100.0 / seconds as f64)
     }
 
-    /// The whole measured seconds in which no request completed.
+    /// The whole measured seconds in which no request succeeded.
     pub fn stalled_seconds(&self) -> u64 {
         self.stalled_pct()
             .map_or(0, |p| (p * self.duration_s.floor() / 100.0).round() as u64)

@@ -26,8 +26,8 @@ pub enum Metric {
     /// Share of requests that failed (denied, timed out, any other error) or, in the open
     /// loop, were never started (dropped), % (at most). Throttled answers count apart.
     FailedPct,
-    /// Share of the measured seconds in which no request completed at all (the storage
-    /// stalled), % (at most).
+    /// Share of the measured seconds in which no request succeeded (the storage stalled or
+    /// answered only errors), % (at most).
     StalledPct,
 }
 
@@ -149,7 +149,7 @@ pub struct Figures {
     pub get_mib_per_s: Option<f64>,
     /// Failed (and dropped) requests as a share of all requests, %.
     pub failed_pct: Option<f64>,
-    /// Seconds with no completed request as a share of the measured seconds, %.
+    /// Seconds with no successful request as a share of the measured seconds, %.
     pub stalled_pct: Option<f64>,
 }
 

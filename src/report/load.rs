@@ -41,6 +41,43 @@ pub struct LoadReport {
     pub stopped_early: Option<String>,
     /// Whether the storage is fast enough for Label Studio.
     pub verdict: Verdict,
+    /// When second 0 of the timeline (the measured window) began, by the wall clock: copies
+    /// run in parallel are aligned on it when merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_from: Option<chrono::DateTime<chrono::Utc>>,
+    /// What the run was asked to do: reports merge only when their plans are equal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanSummary>,
+    /// What the verdict was judged against, so that it can be judged again (after a merge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict_basis: Option<VerdictBasis>,
+}
+
+/// The plan of a load run, as far as it shapes the figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanSummary {
+    /// Operation weights.
+    pub mix: BTreeMap<Op, u32>,
+    /// Object size weights, by size in bytes.
+    pub sizes: BTreeMap<u64, u32>,
+    /// Excluded from the results, in seconds.
+    pub warmup_s: f64,
+    /// The measured duration asked for, in seconds (`null` when counting requests).
+    pub duration_s: Option<f64>,
+    /// The measured requests asked for (`null` when running for a duration).
+    pub requests: Option<u64>,
+    /// Objects in the GET set.
+    pub objects: usize,
+}
+
+/// The verdict's inputs besides the figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerdictBasis {
+    /// The storage-class profiles and their thresholds, after `--threshold` overrides.
+    pub config: crate::load::VerdictConfig,
+    /// The Azure account SKU when known (a Standard account is never SSD-class).
+    #[serde(default)]
+    pub azure_sku: Option<String>,
 }
 
 /// How requests are scheduled.
@@ -88,6 +125,9 @@ pub struct OpStats {
     /// The latency HdrHistogram itself (microseconds), V2 compressed and base64-encoded, so
     /// reports from several machines merge exactly.
     pub histogram: String,
+    /// The time-to-first-byte HdrHistogram (`get` only), encoded as `histogram`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfb_histogram: Option<String>,
 }
 
 /// Latency quantiles in milliseconds.

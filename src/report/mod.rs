@@ -1,12 +1,18 @@
 //! The run report: [`RunReport`] is one serde struct that *is* the JSON format of design.md
 //! (schema: `reports/report.schema.json`), and each exporter turns it into one file format
 //! behind the [`Exporter`] trait.
+pub mod command;
+pub mod compare;
+pub mod digest;
 pub mod json;
 pub mod junit;
 pub mod load;
+pub mod markdown;
+pub mod merge;
 pub mod redact;
 pub mod target;
 pub mod text;
+pub mod units;
 pub mod writer;
 
 #[cfg(test)]
@@ -18,7 +24,10 @@ use crate::checks::{CheckResult, Status};
 use crate::cli::ReportFormat;
 use crate::exit::Exit;
 
-pub use load::{ErrorCounts, LatencyMs, LoadMode, LoadReport, OpStats, TimelinePoint, Verdict};
+pub use load::{
+    ErrorCounts, LatencyMs, LoadMode, LoadReport, OpStats, PlanSummary, TimelinePoint, Verdict,
+    VerdictBasis,
+};
 pub use target::TargetSummary;
 pub use writer::{ReportError, ReportWriter};
 
@@ -214,6 +223,7 @@ pub fn exporter(format: ReportFormat) -> Box<dyn Exporter> {
         ReportFormat::Text => Box::new(text::TextExporter { colour: false }),
         ReportFormat::Json => Box::new(json::JsonExporter),
         ReportFormat::Junit => Box::new(junit::JunitExporter),
+        ReportFormat::Markdown => Box::new(markdown::MarkdownExporter),
     }
 }
 

@@ -57,6 +57,7 @@ pub(crate) fn load_report(slow: bool) -> LoadReport {
             latency_ms: latency(1.0),
             ttfb_ms: Some(latency(0.5)),
             histogram: "HISTFAAAACl4nJNpmSzMwMDAxQABzFCaEUzOmNZg/wEiMH0XqmUBAMs2Bco=".into(),
+            ttfb_histogram: None,
         },
     );
     ops.insert(
@@ -70,6 +71,7 @@ pub(crate) fn load_report(slow: bool) -> LoadReport {
             latency_ms: latency(2.0),
             ttfb_ms: None,
             histogram: "HISTFAAAACl4nJNpmSzMwMDAxQABzFCaEUzOmNZg/wEiMH0XqmUBAMs2Bco=".into(),
+            ttfb_histogram: None,
         },
     );
     LoadReport {
@@ -101,6 +103,9 @@ pub(crate) fn load_report(slow: bool) -> LoadReport {
                 vec![]
             },
         },
+        measured_from: None,
+        plan: None,
+        verdict_basis: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! verdict, cleanup, and the summary line.
 use std::fmt::Write as _;
 
+use super::digest::{self, id_list};
 use super::{Exporter, LoadMode, RunReport};
 use crate::checks::Status;
 
@@ -98,24 +99,53 @@ impl Exporter for TextExporter {
             );
         }
 
-        let width = report.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
-        for check in &report.checks {
+        let digest = digest::digest(&report.checks);
+        let labels: Vec<String> = digest.lines.iter().map(|l| id_list(&l.ids)).collect();
+        // Align on single ids; a long list of ids just pushes its own message right.
+        let width = digest
+            .lines
+            .iter()
+            .filter(|l| l.ids.len() == 1)
+            .map(|l| l.ids[0].len())
+            .max()
+            .unwrap_or(0);
+        for (line, label) in digest.lines.iter().zip(&labels) {
+            let mut tail = Vec::new();
+            if let Some(ms) = line.duration_ms {
+                tail.push(format!("{ms} ms"));
+            }
+            if let Some(fix) = line.fix {
+                tail.push(format!("fix {}", fix + 1));
+            }
+            let tail = if tail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", tail.join(", "))
+            };
+            let mut lines = line.message.lines();
             let _ = writeln!(
                 out,
-                "  {} {:<width$}  {} ({} ms)",
-                self.mark(check.status),
-                printable(&check.id),
-                printable(check.message.lines().next().unwrap_or("")),
-                check.duration_ms,
+                "  {} {:<width$}  {}{tail}",
+                self.mark(line.status),
+                printable(label),
+                printable(lines.next().unwrap_or("")),
             );
-            for line in check.message.lines().skip(1) {
-                let _ = writeln!(out, "        {:<width$}  {}", "", printable(line));
+            for more in lines {
+                let _ = writeln!(out, "        {:<width$}  {}", "", printable(more));
             }
-            let explain = matches!(check.status, Status::Fail | Status::Warn | Status::Error);
-            if explain && !check.remediation.is_empty() {
-                let _ = writeln!(out, "        fix:");
-                indented(&mut out, "          ", &check.remediation);
-            }
+        }
+        for (i, fix) in digest.fixes.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "fix {}, fixes {}:",
+                i + 1,
+                printable(&id_list(&fix.ids))
+            );
+            indented(&mut out, "    ", &fix.text);
+        }
+        for note in &digest.notes {
+            out.push_str("note: ");
+            indented(&mut out, "", note);
         }
 
         if let Some(load) = &report.load {
@@ -168,6 +198,16 @@ impl Exporter for TextExporter {
                     "  queueing delay (start after the intended time): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
                     q.p50, q.p99, q.max
                 );
+            }
+            if load.dropped > 0 {
+                let _ = writeln!(
+                    out,
+                    "  dropped: {} planned requests never started (the storage did not keep up)",
+                    load.dropped
+                );
+            }
+            if let Some(why) = &load.stopped_early {
+                indented(&mut out, "  stopped early: ", why);
             }
             let verdict = if load.verdict.slow {
                 "SLOW"
@@ -226,13 +266,36 @@ mod tests {
     }
 
     #[test]
+    fn dropped_requests_and_an_early_stop_are_said() {
+        let mut report = sample::full_report();
+        if let Some(load) = report.load.as_mut() {
+            load.dropped = 4321;
+            load.stopped_early = Some("the last 20 requests all failed".into());
+        }
+        let text = String::from_utf8(TextExporter { colour: false }.render(&report)).unwrap();
+        assert!(
+            text.contains("dropped: 4321 planned requests never started"),
+            "{text}"
+        );
+        assert!(
+            text.contains("stopped early: the last 20 requests all failed"),
+            "{text}"
+        );
+        assert!(!render(false).contains("dropped:"));
+    }
+
+    #[test]
     fn one_line_per_check_with_fixes_under_failures() {
         let text = render(false);
         assert!(text.contains("  PASS  permissions.list"), "{text}");
         assert!(text.contains("  FAIL  permissions.put"), "{text}");
         assert!(text.contains("  ERROR presign.get"), "{text}");
         assert!(
-            text.contains("          \"Action\": \"s3:PutObject\""),
+            text.contains("fix 1, fixes permissions.put:\n    Add to the IAM policy"),
+            "{text}"
+        );
+        assert!(
+            text.contains("      \"Action\": \"s3:PutObject\""),
             "{text}"
         );
         assert!(text.contains("Use a Premium_LRS"), "{text}");
@@ -279,7 +342,7 @@ mod tests {
             .with_remediation("unused"),
         );
         let text = String::from_utf8(TextExporter::default().render(&report)).unwrap();
-        assert!(!text.contains("fix:"), "{text}");
+        assert!(!text.contains("fix"), "{text}");
         assert!(text.contains("nothing left"), "{text}");
     }
 }

@@ -67,7 +67,12 @@ impl ReportWriter {
             }
         }
         if chosen.is_empty() {
-            chosen = vec![ReportFormat::Text, ReportFormat::Json, ReportFormat::Junit];
+            chosen = vec![
+                ReportFormat::Text,
+                ReportFormat::Json,
+                ReportFormat::Junit,
+                ReportFormat::Markdown,
+            ];
         }
         ReportWriter {
             dir,
@@ -171,7 +176,7 @@ mod tests {
     #[test]
     fn no_formats_means_all_and_no_dir_means_nothing() {
         let writer = ReportWriter::new(None, &[]);
-        assert_eq!(writer.formats.len(), 3);
+        assert_eq!(writer.formats.len(), 4);
         assert!(writer.write(&sample::empty_report()).unwrap().is_empty());
     }
 

@@ -7,6 +7,7 @@ pub mod cloud_answers;
 pub mod cred_standins;
 pub mod emulators;
 pub mod label_studio;
+pub mod ls_matrix;
 pub mod tls;
 
 #[allow(unused_imports)]
