@@ -83,10 +83,15 @@ pub fn rows(t: &Target) -> Vec<Row> {
                     ),
                     source: source.to_string(),
                 }),
-                GcsCredentials::MetadataServer => rows.push(Row {
+                GcsCredentials::ExternalAccount(a) => rows.push(Row {
                     field: "credentials",
-                    value: "metadata server (Workload Identity)".into(),
-                    source: "default".into(),
+                    value: a.describe(),
+                    source: a.source.to_string(),
+                }),
+                GcsCredentials::MetadataServer { endpoint } => rows.push(Row {
+                    field: "credentials",
+                    value: format!("metadata server {} (Workload Identity)", endpoint.value),
+                    source: endpoint.source.to_string(),
                 }),
             }
             if let Some(p) = &g.project_id {
@@ -117,10 +122,10 @@ fn s3_rows(s: &S3Settings, region: Option<&Sourced<String>>, rows: &mut Vec<Row>
             rows.push(row("access key id", "***", access_key_id));
             rows.push(row("secret access key", "***", secret_access_key));
         }
-        S3Credentials::DefaultChain => rows.push(Row {
+        S3Credentials::Chain(chain) => rows.push(Row {
             field: "credentials",
-            value: "AWS default chain (environment, IRSA, instance metadata)".into(),
-            source: "default".into(),
+            value: format!("AWS chain: {}: {}", chain.step(), chain.describe()),
+            source: "boto3's default chain".into(),
         }),
     }
     if let Some(p) = &s.object_parameters {
