@@ -508,3 +508,82 @@ fn azure_account_kind_on_azurite_is_a_warning_and_strict_fails() {
     let strict = check(&env, &["--suite", "full", "--strict"]);
     assert_eq!(strict.code, 1, "{:?}", strict.statuses());
 }
+
+/// boto3 is the oracle for which signature Label Studio's presigned URLs carry when
+/// `STORAGE_AWS_S3_SIGNATURE_VERSION` is unset: botocore picks SigV2 only in the regions its
+/// endpoint data lists with SigV2, SigV4 everywhere else (a newer region, `minio`, an upper-case
+/// name). lsprobe must presign the same way, or `presign.get` tests a URL Label Studio never makes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unset_signature_version_presigns_as_boto3_does_per_region() {
+    let Some(base) = support::env_file(Kind::S3, S3User::Full) else {
+        return;
+    };
+    let emu = support::emulators().expect("started above");
+    let venv = std::fs::read_dir(emu.layout().cache_dir.join("venv"))
+        .expect("the emulators' venvs")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("moto-"))
+        })
+        .expect("moto's venv (boto3 1.44.8, as Label Studio 1.23.2 pins, comes with it)");
+    let regions = [
+        None,
+        Some("us-east-1"),
+        Some("us-west-2"),
+        Some("eu-west-1"),
+        Some("eu-central-1"),
+        Some("eu-north-1"),
+        Some("ap-south-1"),
+        Some("minio"),
+        Some("US-EAST-1"),
+    ];
+    let script = r#"
+import sys, boto3
+endpoint = sys.argv[1]
+for region in sys.argv[2:]:
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=None if region == "-" else region,
+        aws_access_key_id="AKIDORACLE", aws_secret_access_key="oracle-secret")
+    url = s3.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"}, ExpiresIn=60)
+    print("v2" if "AWSAccessKeyId=" in url else "v4" if "X-Amz-Algorithm=" in url else "?")
+"#;
+    let out = std::process::Command::new(venv.join("bin/python"))
+        .env_clear()
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["-c", script, "http://127.0.0.1:9"])
+        .args(regions.iter().map(|r| r.unwrap_or("-")))
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let boto3: Vec<&str> = stdout.lines().collect();
+    assert_eq!(boto3.len(), regions.len(), "{stdout}");
+    assert!(boto3.contains(&"v2") && boto3.contains(&"v4"), "{boto3:?}");
+    for (region, boto3) in regions.iter().zip(boto3) {
+        let env = edited_env_file(
+            &base,
+            &[
+                ("STORAGE_AWS_REGION_NAME", *region),
+                ("STORAGE_AWS_S3_SIGNATURE_VERSION", None),
+            ],
+            "presign-region.env.list",
+        );
+        let target = target(&env);
+        let storage = Storage::new(&target).unwrap();
+        let p = storage
+            .presign(&target, Method::GET, "lsprobe-oracle/k", None, 60)
+            .await
+            .unwrap();
+        let lsprobe = match p.scheme {
+            Scheme::S3SigV2 => "v2",
+            Scheme::S3SigV4 => "v4",
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(lsprobe, boto3, "region {region:?}");
+    }
+}

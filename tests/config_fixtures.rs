@@ -49,7 +49,7 @@ fn s3_keys(t: &Target) -> (String, String) {
 }
 
 fn is_default_chain(t: &Target) -> bool {
-    matches!(s3(t).credentials, S3Credentials::DefaultChain)
+    matches!(s3(t).credentials, S3Credentials::Chain(_))
 }
 
 #[test]
@@ -131,7 +131,10 @@ fn gcs(t: &Target) -> &GcsSettings {
 fn gcs_workload_identity_uses_metadata_server() {
     let r = values("gcs-workload-identity.values.yaml");
     let g = gcs(&r.target);
-    assert!(matches!(g.credentials, GcsCredentials::MetadataServer));
+    assert!(matches!(
+        g.credentials,
+        GcsCredentials::MetadataServer { .. }
+    ));
     assert_eq!(g.project_id.as_ref().unwrap().value, "ls-project");
     assert!(
         r.warnings
@@ -280,4 +283,43 @@ fn environment_alone_with_label_studio_prefixes() {
         "http://127.0.0.1:10000/acct"
     );
     assert_eq!(r.target.origins[0].value, "https://ls.example.com");
+}
+
+#[test]
+fn a_pod_role_that_differs_from_the_chart_annotation_is_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(fixture("s3-irsa.values.yaml")).unwrap();
+    let values = dir.path().join("ls-values.yaml");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t").unwrap();
+    std::fs::write(
+        &values,
+        base.replacen(
+            "global:\n",
+            &format!(
+                "global:\n  extraEnvironmentVars:\n    AWS_ROLE_ARN: arn:aws:iam::123456789012:role/other\n    AWS_WEB_IDENTITY_TOKEN_FILE: {}\n",
+                token.display()
+            ),
+            1,
+        ),
+    )
+    .unwrap();
+    let args = TargetArgs {
+        values: Some(values),
+        ..Default::default()
+    };
+    let r = resolve(&args, &[]).unwrap();
+    match &s3(&r.target).credentials {
+        S3Credentials::Chain(c) => assert!(matches!(**c, AwsChain::WebIdentity { .. }), "{c:?}"),
+        other => panic!("{other:?}"),
+    }
+    let warning = r
+        .warnings
+        .iter()
+        .find(|w| w.contains("differs from the service account's eks.amazonaws.com/role-arn"))
+        .unwrap_or_else(|| panic!("{:?}", r.warnings));
+    assert!(
+        warning.contains("role/other") && warning.contains("ls-values.yaml:"),
+        "{warning}"
+    );
 }

@@ -127,7 +127,7 @@ fn status_and_code(f: &Failure) -> Option<(u16, Option<String>)> {
         | Failure::Throttled { status, code }
         | Failure::Diagnosed { status, code, .. }
         | Failure::Unexpected { status, code, .. } => Some((*status, code.clone())),
-        Failure::Unreachable(_) => None,
+        Failure::Unreachable(_) | Failure::CredentialsUnavailable(_) => None,
     }
 }
 

@@ -58,15 +58,24 @@ pub fn for_failure(target: &Target, action: Action, failure: &Failure) -> String
             if let ProviderSettings::S3(s) = &target.settings
                 && why.contains("certificate")
             {
+                let setting = match &s.verify.source {
+                    crate::config::Source::Default => "STORAGE_AWS_S3_VERIFY (unset)".to_string(),
+                    source => format!("the CA bundle setting ({source})"),
+                };
                 fix.push_str(&format!(
-                    " The server's TLS certificate was not accepted: STORAGE_AWS_S3_VERIFY ({}) \
-                     must be the path of a PEM bundle holding the CA that signed it (Label \
-                     Studio trusts only that bundle then), or false to skip verification.",
-                    s.verify.source
+                    " The server's TLS certificate was not accepted: {setting} must be the path \
+                     of a PEM bundle holding the CA that signed it, or the server's own \
+                     certificate (Label Studio trusts only that bundle then); set \
+                     STORAGE_AWS_S3_VERIFY=false only to skip verification. A certificate for \
+                     another host name or an expired one must be replaced on the server."
                 ));
             }
             fix
         }
+        Failure::CredentialsUnavailable(e) => format!(
+            "The bucket was not contacted: the {} step of the credential chain failed. {}",
+            e.step, e.fix
+        ),
         Failure::Throttled { .. } => super::remedy_cause::throttled(target),
         Failure::Diagnosed { cause, .. } => super::remedy_cause::for_cause(target, action, cause),
         Failure::Unexpected { status, .. } if *status >= 500 => "The storage server failed \
@@ -78,6 +87,40 @@ pub fn for_failure(target: &Target, action: Action, failure: &Failure) -> String
             "The server answered in a way Label Studio would not expect for this operation; \
              if it is an S3-compatible server or emulator, check that it supports it. {}",
             permission(target, action)
+        ),
+    }
+}
+
+/// The fix when the credentials of a chain step were refused, naming the variables to check.
+fn chain_refused(chain: &crate::config::AwsChain) -> String {
+    use crate::config::AwsChain;
+    match chain {
+        AwsChain::EnvKeys {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } => format!(
+            "The access key was refused (unknown key id, a secret that does not match, or an \
+             expired session token): check AWS_ACCESS_KEY_ID ({}) and AWS_SECRET_ACCESS_KEY \
+             ({}){}, and that the key is active in IAM. Label Studio uses these because no \
+             STORAGE_AWS_ACCESS_KEY_ID is set.",
+            access_key_id.source,
+            secret_access_key.source,
+            session_token
+                .as_ref()
+                .map(|t| format!(" and AWS_SESSION_TOKEN ({})", t.source))
+                .unwrap_or_default()
+        ),
+        AwsChain::SharedFile { path, profile, .. } => format!(
+            "The access key of profile [{}] in {} was refused: check that it is active in IAM.",
+            profile.value,
+            path.value.display()
+        ),
+        other => format!(
+            "The temporary credentials from the {} step ({}) were refused: check the role's \
+             trust and that its session is not expired.",
+            other.step(),
+            other.describe()
         ),
     }
 }
@@ -160,19 +203,24 @@ fn credentials(target: &Target) -> String {
                  and that the key is active in IAM.",
                 access_key_id.source, secret_access_key.source
             ),
-            crate::config::S3Credentials::DefaultChain => "The credentials of the AWS default \
-                 chain were refused: check the role of the pod's service account (IRSA) or \
-                 the node."
-                .to_string(),
+            crate::config::S3Credentials::Chain(chain) => chain_refused(chain),
         },
         ProviderSettings::Gcs(g) => match &g.credentials {
             GcsCredentials::ServiceAccount { source, .. } => format!(
                 "The service account's token was refused: check that the key ({source}) is \
                  current and the service account is enabled."
             ),
-            GcsCredentials::MetadataServer => "The metadata server's token was refused: check \
+            GcsCredentials::ExternalAccount(a) => format!(
+                "The federated token was refused: check that the service account ({}) grants \
+                 roles/iam.workloadIdentityUser to the pool's principal and is enabled.",
+                a.service_account()
+                    .unwrap_or_else(|| "none impersonated: the pool's principal itself".into())
+            ),
+            GcsCredentials::MetadataServer { .. } => {
+                "The metadata server's token was refused: check \
                  the Workload Identity binding of the pod's service account."
-                .to_string(),
+                    .to_string()
+            }
         },
         ProviderSettings::Azure(a) => match &a.credentials {
             AzureCredentials::AccountKey(k) => format!(

@@ -38,11 +38,25 @@ pub fn for_cause(target: &Target, action: Action, cause: &Cause) -> String {
              machines Label Studio runs on too."
             .to_string(),
         Cause::ExpiredToken => match s3_credentials(target) {
-            Some(S3Credentials::DefaultChain) => "The temporary credentials of the AWS default \
-                 chain have expired and were not renewed: check that AWS_SESSION_TOKEN is not \
-                 set by hand, and the pod's service-account role (IRSA: \
-                 AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN) or the node's instance profile."
-                .to_string(),
+            Some(S3Credentials::Chain(chain)) => match &**chain {
+                crate::config::AwsChain::EnvKeys {
+                    session_token: Some(t),
+                    ..
+                } => format!(
+                    "The session token that goes with these temporary keys has expired: \
+                     AWS_SESSION_TOKEN ({}) is set by hand and is never renewed; remove the \
+                     three AWS_* keys to let the chain (IRSA, instance profile) renew \
+                     temporary credentials.",
+                    t.source
+                ),
+                other => format!(
+                    "The temporary credentials of the AWS default chain ({}: {}) have expired \
+                     and were not renewed: check the pod's service-account role (IRSA: \
+                     AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN) or the node's instance profile.",
+                    other.step(),
+                    other.describe()
+                ),
+            },
             _ => "The session token that goes with these temporary keys has expired: use \
                  long-term access keys of an IAM user in STORAGE_AWS_ACCESS_KEY_ID / \
                  STORAGE_AWS_SECRET_ACCESS_KEY, or let the AWS default chain (IRSA, instance \

@@ -7,6 +7,7 @@ use futures::FutureExt;
 
 use super::context::{Context, State, skipped, timed};
 use super::label_studio::{self, Deployment, api::Session};
+use super::remedy::Action;
 use super::suite::{Suite, SuiteCheck};
 use super::{
     CheckResult, Status, account, cors, cors_actual, encryption, folder, multipart, permissions,
@@ -14,7 +15,7 @@ use super::{
 };
 use crate::config::Target;
 use crate::exit::Exit;
-use crate::provider::Storage;
+use crate::provider::{Failure, Storage};
 use crate::report::{ReportWriter, RunReport, TargetSummary};
 use crate::safety::{Ledger, RunPrefix, SafeStore};
 
@@ -61,22 +62,46 @@ pub async fn run_suite_with(
     stop: impl Future<Output = ()>,
 ) -> Result<(RunReport, Ending), crate::RunError> {
     let storage = Storage::new(target)?;
+    // The credentials first, once: a chain step that fails is reported as such, and no check
+    // sends a request with credentials that do not exist.
+    let identity = storage.identity().await;
     let run = RunPrefix::new(&target.folder_prefix());
     let ctx = Context {
         store: SafeStore::new(storage, run, Ledger::default()),
         target: target.clone(),
         label_studio: label_studio.map(Session::new).transpose()?,
     };
-    let mut report = RunReport::new(TargetSummary::from(target));
+    let mut summary = TargetSummary::from(target);
     let mut state = State::default();
+    match identity {
+        Ok(who) => summary.identify(who),
+        Err(e) => state.blocked = Some(("credentials".into(), Failure::CredentialsUnavailable(e))),
+    }
+    let mut report = RunReport::new(summary);
+    let mut credentials_reported = false;
     let isolation = suite.checks.iter().find(|c| c.id == "folder.isolation");
 
     let work = AssertUnwindSafe(async {
-        if let Some(check) = isolation {
+        if let Some(check) = isolation.filter(|_| state.blocked.is_none()) {
             state.before = Some(folder::snapshot(&ctx, check.params.list_limit).await);
         }
         for check in suite.checks.iter().filter(|c| c.id != "folder.isolation") {
             let result = match &state.blocked {
+                Some((by, Failure::CredentialsUnavailable(e))) if by == "credentials" => {
+                    if credentials_reported {
+                        skipped(
+                            &check.id,
+                            format!(
+                                "not run: the credentials could not be obtained ({})",
+                                e.step
+                            ),
+                        )
+                    } else {
+                        credentials_reported = true;
+                        let failure = Failure::CredentialsUnavailable(e.clone());
+                        ctx.failed(&check.id, Action::List, "obtaining credentials", &failure)
+                    }
+                }
                 Some((by, failure)) => skipped(
                     &check.id,
                     format!("not run: {by} found the target {}", failure.describe()),
@@ -110,7 +135,13 @@ pub async fn run_suite_with(
         ending = Ending::Interrupted;
     }
     report.cleanup.leftover.extend(projects_left);
-    if let (Some(check), Ending::Completed) = (isolation, ending) {
+    let no_credentials = matches!(state.blocked, Some((_, Failure::CredentialsUnavailable(_))));
+    if let (Some(check), true) = (isolation, no_credentials) {
+        report.push_check(skipped(
+            &check.id,
+            "not run: the credentials could not be obtained",
+        ));
+    } else if let (Some(check), Ending::Completed) = (isolation, ending) {
         let after = folder::snapshot(&ctx, check.params.list_limit).await;
         let mut result = folder::isolation(&state, after, check.params.list_limit);
         result.duration_ms = 0;

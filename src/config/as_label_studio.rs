@@ -320,6 +320,36 @@ pub fn signature_version(
     Ok(v)
 }
 
+/// The regions whose S3 endpoints botocore 1.44.8 lists with SigV2 (`s3`) among their
+/// signature versions (its endpoints.json, read with its endpoint resolver). For these, and the
+/// `aws-global` pseudo-region, botocore presigns with SigV2 when no signature version is set
+/// (`ClientCreator._set_s3_presign_signature_version`); any other region name, including one it
+/// does not know (`minio`, a new region, `US-EAST-1`), gets SigV4.
+const SIGV2_REGIONS: &[&str] = &[
+    "ap-northeast-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "aws-global",
+    "eu-west-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "us-west-1",
+    "us-west-2",
+];
+
+/// Whether Label Studio's presigned S3 URLs are SigV4, given `STORAGE_AWS_S3_SIGNATURE_VERSION`
+/// and the configured region (`None`: botocore's `us-east-1`). The endpoint plays no part:
+/// botocore decides by region name alone, with or without `STORAGE_AWS_ENDPOINT_URL`
+/// (checked with boto3 1.44.8's `generate_presigned_url`).
+pub fn presigns_with_sigv4(signature_version: Option<&str>, region: Option<&str>) -> bool {
+    match signature_version {
+        Some(v) => matches!(v, "s3v4" | "v4"),
+        None => !SIGV2_REGIONS.contains(&region.unwrap_or("us-east-1")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -72,6 +72,7 @@ pub(super) fn verify(
 pub(super) fn s3(
     sources: &Sources,
     annotations: &[(String, String, Source)],
+    home: Option<&Path>,
     endpoint: Option<&Sourced<url::Url>>,
     warnings: &mut Vec<String>,
 ) -> Result<S3Settings, ConfigError> {
@@ -83,15 +84,44 @@ pub(super) fn s3(
             secret_access_key: Sourced::new(Secret::new(secret.value), secret.source),
         },
         (None, None) => {
+            let region = sources.pick("STORAGE_AWS_REGION_NAME").map(|r| r.value);
+            let chain = super::aws_chain::select(sources, region.as_deref(), home)?;
+            if let super::aws_chain::AwsChain::WebIdentity { role_arn, .. } = &chain
+                && let Some((_, annotated, source)) = annotations
+                    .iter()
+                    .find(|(k, _, _)| k == "eks.amazonaws.com/role-arn")
+                && annotated != &role_arn.value
+            {
+                warnings.push(format!(
+                    "AWS_ROLE_ARN = {} ({}) differs from the service account's \
+                     eks.amazonaws.com/role-arn annotation {annotated} ({source}): EKS sets \
+                     AWS_ROLE_ARN in the pod from the annotation, so Label Studio assumes the \
+                     annotated role; make them agree",
+                    role_arn.value, role_arn.source
+                ));
+            }
+            let keyless = !matches!(
+                chain,
+                super::aws_chain::AwsChain::EnvKeys { .. }
+                    | super::aws_chain::AwsChain::SharedFile { .. }
+            );
             warnings.push(format!(
                 "no STORAGE_AWS_ACCESS_KEY_ID / STORAGE_AWS_SECRET_ACCESS_KEY: Label Studio uses \
-                 the AWS default chain (environment, web identity / IRSA, instance metadata), so \
-                 what it may do depends on the pod's service account or node role. lsprobe uses \
-                 the chain of the machine it runs on: run it in a pod with the same service \
-                 account to test the same role.{}",
-                keyless_note(annotations, "eks.amazonaws.com/role-arn")
+                 the AWS default chain (boto3's), whose first configured step here is {}: {}.{}",
+                chain.step(),
+                chain.describe(),
+                if keyless {
+                    format!(
+                        " lsprobe takes the same step from where it runs, so what it may do \
+                         depends on the pod's service account or node role there: run it in a \
+                         pod with the same service account to test the same role.{}",
+                        keyless_note(annotations, "eks.amazonaws.com/role-arn")
+                    )
+                } else {
+                    String::new()
+                }
             ));
-            S3Credentials::DefaultChain
+            S3Credentials::Chain(Box::new(chain))
         }
         (Some(one), None) | (None, Some(one)) => {
             return Err(ConfigError(format!(
@@ -116,9 +146,28 @@ pub(super) fn s3(
         None => parse::default(true),
     };
     let plain_http = endpoint.is_some_and(|e| e.value.scheme() == "http");
-    let verify = match sources.pick_raw("STORAGE_AWS_S3_VERIFY") {
-        None => parse::default(TlsVerify::Verify),
-        Some(v) => verify(v, plain_http, warnings)?,
+    let verify = match (
+        sources.pick_raw("STORAGE_AWS_S3_VERIFY"),
+        sources.pick("AWS_CA_BUNDLE"),
+    ) {
+        (Some(v), _) => verify(v, plain_http, warnings)?,
+        // Label Studio passes no `verify` then, and botocore takes AWS_CA_BUNDLE as the bundle.
+        (None, Some(b)) => {
+            let path = PathBuf::from(&b.value);
+            if path.is_file() {
+                Sourced::new(TlsVerify::CaBundle(path), b.source)
+            } else if plain_http {
+                parse::default(TlsVerify::Verify)
+            } else {
+                return Err(ConfigError(format!(
+                    "AWS_CA_BUNDLE = `{}` ({}) is not a file here, and boto3 takes it as the \
+                     path of the CA bundle to trust: give the path of a PEM bundle readable \
+                     where lsprobe runs, or remove the variable",
+                    b.value, b.source
+                )));
+            }
+        }
+        (None, None) => parse::default(TlsVerify::Verify),
     };
     let signature_version = sources
         .pick_raw("STORAGE_AWS_S3_SIGNATURE_VERSION")
@@ -168,6 +217,14 @@ pub(super) fn gcs(
         None
     };
     let credentials = match json {
+        Some((text, source))
+            if serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| Some(v.get("type")?.as_str()? == "external_account"))
+                == Some(true) =>
+        {
+            GcsCredentials::ExternalAccount(Box::new(super::gcs_external::parse(&text, &source)?))
+        }
         Some((text, source)) => {
             let client_email = service_account_email(&text, &source)?;
             GcsCredentials::ServiceAccount {
@@ -184,7 +241,23 @@ pub(super) fn gcs(
                  the machine it runs on: run it in a pod with the same service account.{}",
                 keyless_note(annotations, "iam.gke.io/gcp-service-account")
             ));
-            GcsCredentials::MetadataServer
+            let endpoint = match sources.pick("GCE_METADATA_HOST") {
+                Some(h) => {
+                    let url = url::Url::parse(&format!("http://{}/", h.value)).map_err(|e| {
+                        ConfigError(format!(
+                            "GCE_METADATA_HOST = `{}` ({}) is not a host[:port] ({e}); give the \
+                             metadata server's host and port, e.g. 127.0.0.1:8080",
+                            h.value, h.source
+                        ))
+                    })?;
+                    Sourced::new(url, h.source)
+                }
+                None => Sourced::new(
+                    url::Url::parse("http://metadata.google.internal/").expect("valid URL"),
+                    Source::Default,
+                ),
+            };
+            GcsCredentials::MetadataServer { endpoint }
         }
     };
     Ok(GcsSettings {
@@ -205,10 +278,7 @@ pub(super) fn service_account_email(
         ))
     })?;
     let kind = value.get("type").and_then(|t| t.as_str());
-    if !matches!(
-        kind,
-        Some("service_account" | "authorized_user" | "external_account")
-    ) {
+    if !matches!(kind, Some("service_account" | "authorized_user")) {
         return Err(ConfigError(format!(
             "the GCS credentials ({source}) have no recognised \"type\" (found {kind:?}); use a \
              service-account key file, whose type is \"service_account\""

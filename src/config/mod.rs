@@ -1,9 +1,11 @@
 //! Label Studio's storage configuration, read exactly as Label Studio reads it:
 //! flags > named file (env.list or ls-values.yaml) > process environment.
 pub mod as_label_studio;
+pub mod aws_chain;
 pub mod credentials;
 pub mod env_list;
 pub mod environment;
+pub mod gcs_external;
 pub mod header_value;
 pub mod helm;
 pub mod limits;
@@ -14,6 +16,7 @@ pub mod show;
 pub mod target;
 pub mod vars;
 
+pub use aws_chain::AwsChain;
 pub use resolve::{Resolved, resolve};
 pub use secret::Secret;
 pub use target::*;

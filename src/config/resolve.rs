@@ -191,6 +191,7 @@ pub fn resolve(args: &TargetArgs, env: &[(String, String)]) -> Result<Resolved, 
         Provider::S3 => ProviderSettings::S3(Box::new(credentials::s3(
             &sources,
             &annotations,
+            lookup("HOME").map(std::path::PathBuf::from).as_deref(),
             endpoint.as_ref(),
             &mut warnings,
         )?)),

@@ -65,7 +65,7 @@ pub fn rows(t: &Target) -> Vec<Row> {
         rows.push(row("origin", o.value.clone(), o));
     }
     match &t.settings {
-        ProviderSettings::S3(s) => s3_rows(s, &mut rows),
+        ProviderSettings::S3(s) => s3_rows(s, t.region.as_ref(), &mut rows),
         ProviderSettings::Gcs(g) => {
             match &g.credentials {
                 GcsCredentials::ServiceAccount {
@@ -83,10 +83,15 @@ pub fn rows(t: &Target) -> Vec<Row> {
                     ),
                     source: source.to_string(),
                 }),
-                GcsCredentials::MetadataServer => rows.push(Row {
+                GcsCredentials::ExternalAccount(a) => rows.push(Row {
                     field: "credentials",
-                    value: "metadata server (Workload Identity)".into(),
-                    source: "default".into(),
+                    value: a.describe(),
+                    source: a.source.to_string(),
+                }),
+                GcsCredentials::MetadataServer { endpoint } => rows.push(Row {
+                    field: "credentials",
+                    value: format!("metadata server {} (Workload Identity)", endpoint.value),
+                    source: endpoint.source.to_string(),
                 }),
             }
             if let Some(p) = &g.project_id {
@@ -108,7 +113,7 @@ pub fn rows(t: &Target) -> Vec<Row> {
     rows
 }
 
-fn s3_rows(s: &S3Settings, rows: &mut Vec<Row>) {
+fn s3_rows(s: &S3Settings, region: Option<&Sourced<String>>, rows: &mut Vec<Row>) {
     match &s.credentials {
         S3Credentials::Keys {
             access_key_id,
@@ -117,10 +122,10 @@ fn s3_rows(s: &S3Settings, rows: &mut Vec<Row>) {
             rows.push(row("access key id", "***", access_key_id));
             rows.push(row("secret access key", "***", secret_access_key));
         }
-        S3Credentials::DefaultChain => rows.push(Row {
+        S3Credentials::Chain(chain) => rows.push(Row {
             field: "credentials",
-            value: "AWS default chain (environment, IRSA, instance metadata)".into(),
-            source: "default".into(),
+            value: format!("AWS chain: {}: {}", chain.step(), chain.describe()),
+            source: "boto3's default chain".into(),
         }),
     }
     if let Some(p) = &s.object_parameters {
@@ -141,7 +146,16 @@ fn s3_rows(s: &S3Settings, rows: &mut Vec<Row>) {
         Some(v) => rows.push(row("signature version", v.value.clone(), v)),
         None => rows.push(Row {
             field: "signature version",
-            value: "unset: presigned URLs are SigV2 (botocore's default)".into(),
+            value: if super::as_label_studio::presigns_with_sigv4(
+                None,
+                region.map(|r| r.value.as_str()),
+            ) {
+                "unset: presigned URLs are SigV4 (botocore's default for a region it does not \
+                 list with SigV2)"
+                    .into()
+            } else {
+                "unset: presigned URLs are SigV2 (botocore's default for this region)".into()
+            },
             source: "default".into(),
         }),
     }

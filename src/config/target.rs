@@ -133,8 +133,8 @@ pub enum S3Credentials {
         /// Secret access key.
         secret_access_key: Sourced<Secret>,
     },
-    /// No keys: the AWS default chain (environment, web identity / IRSA, instance metadata).
-    DefaultChain,
+    /// No `STORAGE_AWS_*` keys: the step of boto3's default chain Label Studio would use.
+    Chain(Box<super::aws_chain::AwsChain>),
 }
 
 /// S3 specifics.
@@ -164,8 +164,13 @@ pub enum GcsCredentials {
         /// `client_email` from the JSON (not a secret).
         client_email: Option<String>,
     },
+    /// An `external_account` JSON: Workload Identity Federation.
+    ExternalAccount(Box<super::gcs_external::ExternalAccount>),
     /// None: the metadata server (GKE Workload Identity).
-    MetadataServer,
+    MetadataServer {
+        /// `http://GCE_METADATA_HOST`, or `http://metadata.google.internal`.
+        endpoint: Sourced<url::Url>,
+    },
 }
 
 /// GCS specifics.

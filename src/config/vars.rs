@@ -35,6 +35,29 @@ pub const KNOWN: &[&str] = &[
     AZURE_SAS_TOKEN,
 ];
 
+/// Read by the cloud SDKs themselves (boto3 / botocore, google-auth), never with Label Studio's
+/// prefixes: they decide which credentials Label Studio uses when no `STORAGE_*` key is set.
+pub const SDK: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_PROFILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_CA_BUNDLE",
+    "GCE_METADATA_HOST",
+    "GCE_METADATA_IP",
+];
+
 /// Read by Google's client library itself: no Label Studio prefixes.
 pub const GOOGLE_APPLICATION_CREDENTIALS: &str = "GOOGLE_APPLICATION_CREDENTIALS";
 /// lsprobe's own: the Azure blob endpoint (sovereign clouds, Azurite). Label Studio has none.
@@ -51,6 +74,9 @@ pub const SECRET: &[&str] = &[
     "STORAGE_AZURE_ACCOUNT_KEY",
     AZURE_SAS_TOKEN,
     GCS_CREDENTIALS_JSON,
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
 ];
 
 /// Splits a variable name into (canonical name, rank in Label Studio's lookup order:
@@ -61,7 +87,7 @@ pub fn canonical(name: &str) -> Option<(String, u8)> {
         AZURE_ENDPOINT,
         AZURE_SAS_TOKEN,
     ];
-    if unprefixed.contains(&name) {
+    if unprefixed.contains(&name) || SDK.contains(&name) {
         return Some((name.to_string(), 2));
     }
     let (rest, rank) = if let Some(rest) = name.strip_prefix("LABEL_STUDIO_") {
@@ -71,7 +97,7 @@ pub fn canonical(name: &str) -> Option<(String, u8)> {
     } else {
         (name, 2)
     };
-    if unprefixed.contains(&rest) {
+    if unprefixed.contains(&rest) || SDK.contains(&rest) {
         return None;
     }
     // A plain HOST is the shell's host name, not Label Studio's address.
@@ -98,7 +124,7 @@ impl Layer {
         let Some((name, rank)) = canonical(name) else {
             return;
         };
-        if !KNOWN.contains(&name.as_str()) {
+        if !KNOWN.contains(&name.as_str()) && !SDK.contains(&name.as_str()) {
             self.unknown.push((name, source));
             return;
         }

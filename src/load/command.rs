@@ -20,6 +20,7 @@ use crate::checks::{CheckResult, Status};
 use crate::cli::LoadArgs;
 use crate::config::header_value;
 use crate::config::{AzureCredentials, ProviderSettings, S3Credentials, Secret, Target, TlsVerify};
+use crate::provider::aws_credentials::ChainProvider;
 use crate::provider::{Cloud, Storage, classify};
 use crate::report::{ReportWriter, RunReport, TargetSummary};
 use crate::safety::{Ledger, RunPrefix, SafeStore};
@@ -67,7 +68,10 @@ fn endpoint(url: &str, verify: &TlsVerify) -> Result<Arc<Endpoint>, RunError> {
 /// Builds the lean request path for `target`: S3 (static keys or the AWS default chain,
 /// resolved once) and Azure with an account key. GCS and Azure SAS tokens are not supported
 /// by `lsprobe load` yet (exit 2, saying so).
-pub async fn lean_requests(target: &Target) -> Result<LeanRequests, RunError> {
+pub async fn lean_requests(
+    target: &Target,
+    chain: Option<&ChainProvider>,
+) -> Result<LeanRequests, RunError> {
     let bucket = target.bucket.value.clone();
     match &target.settings {
         ProviderSettings::S3(s) => {
@@ -80,19 +84,16 @@ pub async fn lean_requests(target: &Target) -> Result<LeanRequests, RunError> {
                     secret_access_key.value.clone(),
                     None,
                 ),
-                S3Credentials::DefaultChain => {
-                    let s3 = crate::provider::s3::S3::new(target, s)?;
-                    let c = s3
-                        .store()
-                        .credentials()
-                        .get_credential()
-                        .await
-                        .map_err(|e| {
-                            bad(format!(
-                                "no S3 keys are configured and the AWS default chain gave no \
-                                 credentials: {e}"
-                            ))
-                        })?;
+                S3Credentials::Chain(_) => {
+                    let provider = chain.ok_or_else(|| bad("no AWS chain provider".into()))?;
+                    let c = provider.current().await.map_err(|e| {
+                        bad(format!(
+                            "no S3 keys are configured and the AWS chain gave no credentials: \
+                             {e}. {}",
+                            e.fix
+                        ))
+                    })?;
+                    let c = c.credential;
                     for (what, value) in [
                         ("access key id", Some(&c.key_id)),
                         ("session token", c.token.as_ref()),
@@ -173,6 +174,31 @@ pub async fn lean_requests(target: &Target) -> Result<LeanRequests, RunError> {
     }
 }
 
+/// Keeps `requests` signing with current credentials: asks the chain provider every second
+/// (it fetches only ahead of expiry) and swaps in a credential that changed.
+async fn refresh_credentials(requests: S3Requests, provider: Arc<ChainProvider>) {
+    let mut last = provider.current().await.ok().map(|f| f.credential);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let Ok(fetched) = provider.current().await else {
+            continue; // served again next second; an expired key shows as auth errors
+        };
+        if last
+            .as_ref()
+            .is_some_and(|l| Arc::ptr_eq(l, &fetched.credential))
+        {
+            continue;
+        }
+        let c = &fetched.credential;
+        requests.swap_credentials(
+            Secret::new(c.key_id.clone()),
+            Secret::new(c.secret_key.clone()),
+            c.token.clone().map(Secret::new),
+        );
+        last = Some(fetched.credential);
+    }
+}
+
 /// Runs `lsprobe load`.
 pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
     // Flags first: a bad flag is named even when the configuration is missing too.
@@ -186,13 +212,31 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
     let setup = Setup::from_args(args, Some(target.provider()))?;
     let writer = ReportWriter::new(args.report_dir.clone(), &args.formats);
     writer.prepare()?;
-    let requests = lean_requests(&target).await?;
+    let storage = Storage::new(&target)?;
+    let chain = match storage.cloud() {
+        Cloud::S3(s3) => s3.chain_provider().cloned(),
+        _ => None,
+    };
+    let requests = lean_requests(&target, chain.as_deref()).await?;
+    let mut summary = TargetSummary::from(&target);
+    if let Ok(who) = storage.identity().await {
+        summary.identify(who);
+    }
+    // Temporary credentials (STS, metadata) are fetched again ahead of expiry in the
+    // background and swapped in: workers never wait for a fetch.
+    let refresher = match (&requests, chain) {
+        (LeanRequests::S3(r), Some(provider)) => Some(tokio::spawn(refresh_credentials(
+            r.as_ref().clone(),
+            provider,
+        ))),
+        _ => None,
+    };
     let store = SafeStore::new(
-        Storage::new(&target)?,
+        storage,
         RunPrefix::new(&target.folder_prefix()),
         Ledger::default(),
     );
-    let mut report = RunReport::new(TargetSummary::from(&target));
+    let mut report = RunReport::new(summary);
     let progress = Progress::new(&setup.plan);
 
     let work = AssertUnwindSafe(async {
@@ -225,6 +269,9 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
         () = &mut stop => (None, Ending::Interrupted),
     };
     progress.finish();
+    if let Some(r) = refresher {
+        r.abort();
+    }
 
     let (cleanup, interrupted) =
         bounded_cleanup(&store, setup.cleanup_limit, ending == Ending::Interrupted).await;

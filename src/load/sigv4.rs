@@ -6,7 +6,8 @@
 //! ([`Payload::sha256`]) and sent as `x-amz-content-sha256`: a fully signed payload at no
 //! per-request cost, accepted by every S3-compatible server (some refuse `UNSIGNED-PAYLOAD`
 //! over plain HTTP). Requests are path-style: `/<bucket>/<key>`.
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -48,10 +49,40 @@ pub struct S3Config {
 struct Shared {
     config: S3Config,
     host: HeaderValue,
-    token: Option<HeaderValue>,
+    /// The keys in use; replaced by [`S3Requests::swap_credentials`] while workers run.
+    keys: RwLock<Arc<Keys>>,
+    /// Bumped on every swap: workers compare it with their day key's (one relaxed load).
+    generation: AtomicU64,
     bucket_path: String,
-    signed_headers: &'static str,
     empty_sha256: HeaderValue,
+}
+
+/// The credentials requests are signed with.
+struct Keys {
+    access_key_id: Secret,
+    secret_access_key: Secret,
+    token: Option<HeaderValue>,
+    signed_headers: &'static str,
+    generation: u64,
+}
+
+impl Keys {
+    fn new(id: Secret, secret: Secret, token: Option<&Secret>, generation: u64) -> Keys {
+        let token =
+            token.map(|t| HeaderValue::from_str(t.expose()).expect("session token is header-safe"));
+        let signed_headers = if token.is_some() {
+            "host;x-amz-content-sha256;x-amz-date;x-amz-security-token"
+        } else {
+            "host;x-amz-content-sha256;x-amz-date"
+        };
+        Keys {
+            access_key_id: id,
+            secret_access_key: secret,
+            token,
+            signed_headers,
+            generation,
+        }
+    }
 }
 
 /// Per-day signing state: derived key (as a keyed HMAC to clone), scope, header prefix.
@@ -64,6 +95,7 @@ struct DayKey {
     sec: u64,
     date: [u8; 16],
     date_header: HeaderValue,
+    keys: Arc<Keys>,
 }
 
 /// Builds SigV4-signed path-style S3 requests. Clone one per worker.
@@ -100,15 +132,12 @@ impl S3Requests {
     /// A builder for `config`.
     pub fn new(config: S3Config) -> Self {
         let host = config.endpoint.host_header();
-        let token = config
-            .session_token
-            .as_ref()
-            .map(|t| HeaderValue::from_str(t.expose()).expect("session token is header-safe"));
-        let signed_headers = if token.is_some() {
-            "host;x-amz-content-sha256;x-amz-date;x-amz-security-token"
-        } else {
-            "host;x-amz-content-sha256;x-amz-date"
-        };
+        let keys = Keys::new(
+            config.access_key_id.clone(),
+            config.secret_access_key.clone(),
+            config.session_token.as_ref(),
+            0,
+        );
         let bucket_path = if config.bucket.is_empty() {
             config.endpoint.base_path().to_string()
         } else {
@@ -118,23 +147,43 @@ impl S3Requests {
             shared: Arc::new(Shared {
                 config,
                 host,
-                token,
+                keys: RwLock::new(Arc::new(keys)),
+                generation: AtomicU64::new(0),
                 bucket_path,
-                signed_headers,
                 empty_sha256: HeaderValue::from_static(EMPTY_SHA256),
             }),
             day: None,
         }
     }
 
+    /// Signs every later request (of every clone) with these credentials: the cached day key
+    /// is derived again on the next request. Workers never wait for a credential fetch.
+    pub fn swap_credentials(&self, id: Secret, secret: Secret, token: Option<Secret>) {
+        let mut keys = self.shared.keys.write().unwrap_or_else(|e| e.into_inner());
+        let generation = keys.generation + 1;
+        *keys = Arc::new(Keys::new(id, secret, token.as_ref(), generation));
+        self.shared.generation.store(generation, Ordering::Release);
+    }
+
     fn day_key(&mut self, secs: u64) -> &DayKey {
         let day = secs / 86_400;
-        if self.day.as_ref().is_none_or(|d| d.day != day) {
+        let generation = self.shared.generation.load(Ordering::Acquire);
+        if self
+            .day
+            .as_ref()
+            .is_none_or(|d| d.day != day || d.keys.generation != generation)
+        {
             let c = &self.shared.config;
+            let keys = self
+                .shared
+                .keys
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
             let date = amz_date(secs);
             let ymd = &date[..8];
             let mut k = hmac(
-                format!("AWS4{}", c.secret_access_key.expose()).as_bytes(),
+                format!("AWS4{}", keys.secret_access_key.expose()).as_bytes(),
                 ymd,
             );
             k = hmac(&k, c.region.as_bytes());
@@ -147,9 +196,9 @@ impl S3Requests {
             );
             let auth_prefix = format!(
                 "AWS4-HMAC-SHA256 Credential={}/{}, SignedHeaders={}, Signature=",
-                c.access_key_id.expose(),
+                keys.access_key_id.expose(),
                 scope,
-                self.shared.signed_headers
+                keys.signed_headers
             );
             self.day = Some(DayKey {
                 day,
@@ -159,6 +208,7 @@ impl S3Requests {
                 sec: u64::MAX,
                 date,
                 date_header: HeaderValue::from_static("x"),
+                keys,
             });
         }
         let d = self.day.as_mut().expect("set above");
@@ -170,7 +220,7 @@ impl S3Requests {
         d
     }
 
-    fn canonical<S: Sink>(&self, s: &mut S, p: &Parts<'_>, date: &[u8; 16]) {
+    fn canonical<S: Sink>(&self, s: &mut S, p: &Parts<'_>, date: &[u8; 16], keys: &Keys) {
         let sh = &self.shared;
         s.put(p.method.as_str().as_bytes());
         s.put(b"\n");
@@ -183,12 +233,12 @@ impl S3Requests {
         s.put(p.payload_sha256);
         s.put(b"\nx-amz-date:");
         s.put(date);
-        if let Some(t) = &sh.token {
+        if let Some(t) = &keys.token {
             s.put(b"\nx-amz-security-token:");
             s.put(t.as_bytes());
         }
         s.put(b"\n\n");
-        s.put(sh.signed_headers.as_bytes());
+        s.put(keys.signed_headers.as_bytes());
         s.put(b"\n");
         s.put(p.payload_sha256);
     }
@@ -206,7 +256,13 @@ impl S3Requests {
             query,
             payload_sha256: payload.as_bytes(),
         };
-        self.canonical(&mut v, &parts, &amz_date(secs));
+        let keys = self
+            .shared
+            .keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        self.canonical(&mut v, &parts, &amz_date(secs), &keys);
         String::from_utf8(v).expect("ascii")
     }
 
@@ -277,9 +333,9 @@ impl OpRequest for S3Requests {
             payload_sha256: payload.as_bytes(),
         };
         let day = self.day_key(secs);
-        let (date, date_header) = (day.date, day.date_header.clone());
+        let (date, date_header, keys) = (day.date, day.date_header.clone(), day.keys.clone());
         let mut hasher = Sha256::new();
-        self.canonical(&mut hasher, &parts, &date);
+        self.canonical(&mut hasher, &parts, &date, &keys);
         let mut cr_hex = [0u8; 64];
         hex_into(&hasher.finalize(), &mut cr_hex);
 
@@ -309,7 +365,7 @@ impl OpRequest for S3Requests {
         h.insert(header::HOST, self.shared.host.clone());
         h.insert(&X_AMZ_DATE, date_header);
         h.insert(&X_AMZ_CONTENT_SHA256, payload);
-        if let Some(t) = &self.shared.token {
+        if let Some(t) = &keys.token {
             h.insert(&X_AMZ_SECURITY_TOKEN, t.clone());
         }
         if let OpCall::Put { body, .. } = call {
@@ -390,6 +446,40 @@ mod tests {
         let req = r.build(&list, SystemTime::now());
         assert_eq!(req.uri().to_string(), "/?max-keys=5&prefix=media%2F");
         assert_eq!(req.headers()["host"], "bkt.s3.eu-west-1.amazonaws.com");
+    }
+
+    #[test]
+    fn swapped_credentials_sign_every_clone_from_the_next_request() {
+        let mut worker = requests();
+        let handle = worker.clone();
+        let p = worker.object_path("media/a.txt");
+        let now = SystemTime::now();
+        let before = worker.build(&OpCall::Get(&p), now);
+        let auth =
+            |r: &http::Request<Body>| r.headers()["authorization"].to_str().unwrap().to_string();
+        assert!(auth(&before).contains("Credential=AKIDEXAMPLE/"));
+        assert!(before.headers().get("x-amz-security-token").is_none());
+        handle.swap_credentials(
+            Secret::new("ASIANEWKEY"),
+            Secret::new("new-secret"),
+            Some(Secret::new("session-token")),
+        );
+        let after = worker.build(&OpCall::Get(&p), now);
+        assert!(
+            auth(&after).contains("Credential=ASIANEWKEY/"),
+            "{}",
+            auth(&after)
+        );
+        assert!(
+            auth(&after).contains("x-amz-security-token"),
+            "token signed"
+        );
+        assert_eq!(after.headers()["x-amz-security-token"], "session-token");
+        assert!(
+            worker
+                .canonical_request(&OpCall::Get(&p), now)
+                .contains("x-amz-security-token:session-token")
+        );
     }
 
     #[test]

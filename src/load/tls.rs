@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 use crate::RunError;
 
@@ -18,17 +18,16 @@ pub fn ca_bundle(path: &Path) -> Result<ClientConfig, RunError> {
             path.display()
         ))
     };
-    let mut roots = RootCertStore::empty();
     let pem = crate::config::limits::read_bytes(path, crate::config::limits::MAX_PEM_BYTES)
         .map_err(|e| bad(e.to_string()))?;
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        roots
-            .add(cert.map_err(|e| bad(e.to_string()))?)
-            .map_err(|e| bad(e.to_string()))?;
-    }
-    Ok(ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    // The same trust as the checks (and boto3): a certificate in the bundle is trusted as the
+    // server's own. The lean connection speaks HTTP/1.1 only: no ALPN.
+    let mut config = crate::provider::tls::client_config(certs).map_err(bad)?;
+    config.alpn_protocols.clear();
+    Ok(config)
 }
 
 /// `STORAGE_AWS_S3_VERIFY=false`: no certificate verification, as Label Studio does then.

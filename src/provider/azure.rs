@@ -70,6 +70,18 @@ impl Azure {
         &self.account_url
     }
 
+    /// Whose credentials these are: the account, and the kind of credential.
+    pub fn identity(&self) -> super::CredentialIdentity {
+        let source = match &self.credential {
+            AzureCredential::SASToken(_) => "SAS token",
+            _ => "account key",
+        };
+        super::CredentialIdentity {
+            source: source.into(),
+            identity: format!("storage account {}", self.account),
+        }
+    }
+
     /// The account name.
     pub fn account(&self) -> &str {
         &self.account

@@ -7,6 +7,11 @@ use object_store::client::HttpRequest;
 use object_store::gcp::{GoogleCloudStorage, GoogleCloudStorageBuilder};
 use serde::Deserialize;
 
+use std::sync::Arc;
+
+use super::credential::{CredentialError, CredentialIdentity};
+use super::gcp_credentials::{MetadataProvider, MetadataSigning};
+use super::gcp_external::{ExternalProvider, ExternalSigning};
 use super::{Op, Unreachable, build, keys};
 use crate::config::{ConfigError, GcsCredentials, GcsSettings, Target};
 
@@ -18,6 +23,14 @@ pub struct Gcs {
     base: String,
     bucket: String,
     store: GoogleCloudStorage,
+    credentials: Credentials,
+}
+
+#[derive(Debug)]
+enum Credentials {
+    Static(CredentialIdentity),
+    Metadata(Arc<MetadataProvider>),
+    External(Arc<ExternalProvider>),
 }
 
 impl Gcs {
@@ -26,12 +39,40 @@ impl Gcs {
         let bucket = target.bucket.value.clone();
         let mut builder = GoogleCloudStorageBuilder::new().with_bucket_name(&bucket);
         let mut base = None;
-        if let GcsCredentials::ServiceAccount { json, .. } = &settings.credentials {
-            builder = builder.with_service_account_key(json.expose());
-            base = serde_json::from_str::<serde_json::Value>(json.expose())
-                .ok()
-                .and_then(|v| v.get("gcs_base_url")?.as_str().map(str::to_string));
-        }
+        let credentials = match &settings.credentials {
+            GcsCredentials::ServiceAccount {
+                json,
+                source,
+                client_email,
+            } => {
+                builder = builder.with_service_account_key(json.expose());
+                base = serde_json::from_str::<serde_json::Value>(json.expose())
+                    .ok()
+                    .and_then(|v| v.get("gcs_base_url")?.as_str().map(str::to_string));
+                Credentials::Static(CredentialIdentity {
+                    source: format!("service-account JSON ({source})"),
+                    identity: client_email
+                        .as_ref()
+                        .map(|e| format!("service account {e}"))
+                        .unwrap_or_else(|| "service account (no client_email)".into()),
+                })
+            }
+            GcsCredentials::ExternalAccount(account) => {
+                let provider = Arc::new(ExternalProvider::new((**account).clone()));
+                let email = account.service_account().unwrap_or_default();
+                builder = builder
+                    .with_credentials(provider.clone())
+                    .with_signing_credentials(Arc::new(ExternalSigning(email)));
+                Credentials::External(provider)
+            }
+            GcsCredentials::MetadataServer { endpoint } => {
+                let provider = Arc::new(MetadataProvider::new(endpoint.clone()));
+                builder = builder
+                    .with_credentials(provider.clone())
+                    .with_signing_credentials(Arc::new(MetadataSigning(provider.clone())));
+                Credentials::Metadata(provider)
+            }
+        };
         if let Some(endpoint) = &target.endpoint {
             base = Some(endpoint.value.as_str().to_string());
         }
@@ -48,7 +89,17 @@ impl Gcs {
             base,
             bucket,
             store,
+            credentials,
         })
+    }
+
+    /// Obtains the credentials (once; the metadata server's are cached) and says whose they are.
+    pub async fn identity(&self) -> Result<CredentialIdentity, CredentialError> {
+        match &self.credentials {
+            Credentials::Static(i) => Ok(i.clone()),
+            Credentials::Metadata(p) => p.current().await.map(|f| f.identity),
+            Credentials::External(p) => p.current().await.map(|f| f.identity),
+        }
     }
 
     /// The object_store client (credentials, signing).

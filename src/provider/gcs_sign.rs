@@ -49,7 +49,9 @@ pub async fn signed_url(
         GcsCredentials::ServiceAccount { json, .. } => {
             serde_json::from_str(json.expose()).unwrap_or_default()
         }
-        GcsCredentials::MetadataServer => KeyFile::default(),
+        GcsCredentials::MetadataServer { .. } | GcsCredentials::ExternalAccount(_) => {
+            KeyFile::default()
+        }
     };
     if expires_secs > 604_800 {
         return Err(PresignError::Unsupported(format!(

@@ -2,8 +2,12 @@
 //! sign it with object_store's own authorizer (SigV4, SharedKey / SAS, OAuth bearer), send it
 //! once with reqwest and hand back the answer as it came. No retries: a 403 is a 403.
 pub mod answers;
+pub mod aws_credentials;
 pub mod azure;
 pub mod azure_sas;
+pub mod credential;
+pub mod gcp_credentials;
+pub mod gcp_external;
 pub mod gcs;
 pub mod gcs_sign;
 pub mod keys;
@@ -12,6 +16,7 @@ pub mod presign;
 pub mod s3;
 pub mod s3_upload;
 pub mod sigv4;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -20,6 +25,7 @@ use http::{HeaderMap, Method, StatusCode};
 use object_store::client::HttpRequest;
 
 use crate::config::{Provider, ProviderSettings, Target, TlsVerify};
+pub use credential::{CredentialError, CredentialIdentity};
 pub use outcome::{Failure, classify};
 
 /// One storage operation, as Label Studio performs it.
@@ -152,6 +158,15 @@ impl Storage {
     /// The HTTP client (for unsigned requests such as CORS preflights and presigned URLs).
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    /// Obtains the credentials before any check runs (one attempt) and says whose they are.
+    pub async fn identity(&self) -> Result<CredentialIdentity, CredentialError> {
+        match &self.cloud {
+            Cloud::S3(c) => c.identity().await,
+            Cloud::Gcs(c) => c.identity().await,
+            Cloud::Azure(c) => Ok(c.identity()),
+        }
     }
 
     /// The cloud-specific adapter.
@@ -292,7 +307,7 @@ fn http_client(target: &Target) -> Result<reqwest::Client, crate::config::Config
                             path.display()
                         ))
                     })?;
-                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                let certs = tls::pem_certificates(&pem).map_err(|e| {
                     crate::config::ConfigError(format!(
                         "STORAGE_AWS_S3_VERIFY ({}): {} is not a PEM certificate bundle ({e})",
                         s.verify.source,
@@ -307,8 +322,16 @@ fn http_client(target: &Target) -> Result<reqwest::Client, crate::config::Config
                     )));
                 }
                 // boto3 given a bundle trusts that bundle only (it replaces the default
-                // roots), so a server whose CA is missing from it fails in Label Studio.
-                builder = builder.tls_certs_only(certs);
+                // roots), so a server whose CA is missing from it fails in Label Studio; a
+                // certificate in the bundle is trusted as the server's own, CA or not.
+                let config = tls::client_config(certs).map_err(|e| {
+                    crate::config::ConfigError(format!(
+                        "STORAGE_AWS_S3_VERIFY ({}): {} cannot be used ({e})",
+                        s.verify.source,
+                        path.display()
+                    ))
+                })?;
+                builder = builder.tls_backend_preconfigured(config);
             }
         }
     }
@@ -337,5 +360,12 @@ pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
         u.set_query(None);
         format!(" to {u}")
     });
-    format!("{kind}{}: {}", url.unwrap_or_default(), chain.join(": "))
+    let chain = chain.join(": ");
+    match tls::in_words(&chain) {
+        Some(words) => format!(
+            "TLS handshake failed{}: {words} ({chain})",
+            url.unwrap_or_default()
+        ),
+        None => format!("{kind}{}: {chain}", url.unwrap_or_default()),
+    }
 }

@@ -68,6 +68,9 @@ pub enum Failure {
     },
     /// No answer: DNS, connect, TLS or timeout.
     Unreachable(String),
+    /// The credentials could not be obtained (token file, STS, metadata server): the bucket
+    /// was never contacted.
+    CredentialsUnavailable(super::CredentialError),
 }
 
 impl Failure {
@@ -97,6 +100,9 @@ impl Failure {
                 format!("unexpected answer ({status}{}): {detail}", code(c))
             }
             Failure::Unreachable(why) => format!("unreachable: {why}"),
+            Failure::CredentialsUnavailable(e) => {
+                format!("credentials could not be obtained: {e}")
+            }
         }
     }
 
@@ -111,6 +117,7 @@ impl Failure {
             Failure::Diagnosed { cause, .. } => cause.kind(),
             Failure::Unexpected { .. } => "unexpected",
             Failure::Unreachable(_) => "unreachable",
+            Failure::CredentialsUnavailable(_) => "credentials_unavailable",
         }
     }
 }

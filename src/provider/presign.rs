@@ -95,11 +95,14 @@ impl std::fmt::Display for PresignError {
     }
 }
 
-/// The S3 signature version Label Studio (botocore) uses for presigned URLs.
-pub fn s3_scheme(signature_version: Option<&str>) -> Scheme {
-    match signature_version {
-        Some("s3v4" | "v4") => Scheme::S3SigV4,
-        _ => Scheme::S3SigV2,
+/// The S3 signature version Label Studio (botocore) uses for presigned URLs, given
+/// `STORAGE_AWS_S3_SIGNATURE_VERSION` and the configured region (`None`: botocore's
+/// `us-east-1`): see [`crate::config::as_label_studio::presigns_with_sigv4`].
+pub fn s3_scheme(signature_version: Option<&str>, region: Option<&str>) -> Scheme {
+    if crate::config::as_label_studio::presigns_with_sigv4(signature_version, region) {
+        Scheme::S3SigV4
+    } else {
+        Scheme::S3SigV2
     }
 }
 
@@ -116,7 +119,7 @@ impl Storage {
     ) -> Result<Presigned, PresignError> {
         match self.cloud() {
             Cloud::S3(s3) => {
-                let scheme = s3_scheme(s3.signature_version());
+                let scheme = s3_scheme(s3.signature_version(), Some(s3.configured_region()));
                 if scheme == Scheme::S3SigV4 {
                     let path = object_store::path::Path::parse(key)
                         .map_err(|e| PresignError::Failed(format!("key `{key}`: {e}")))?;
@@ -328,8 +331,27 @@ mod tests {
 
     #[test]
     fn label_studio_signature_versions() {
-        assert_eq!(s3_scheme(None), Scheme::S3SigV2);
-        assert_eq!(s3_scheme(Some("s3")), Scheme::S3SigV2);
-        assert_eq!(s3_scheme(Some("s3v4")), Scheme::S3SigV4);
+        // What boto3 1.44.8 (Label Studio 1.23.2's) made for `generate_presigned_url` with no
+        // signature version configured, with and without an endpoint_url (the same either way).
+        let seen = [
+            (None, Scheme::S3SigV2),
+            (Some("us-east-1"), Scheme::S3SigV2),
+            (Some("us-west-2"), Scheme::S3SigV2),
+            (Some("eu-west-1"), Scheme::S3SigV2),
+            (Some("aws-global"), Scheme::S3SigV2),
+            (Some("us-gov-west-1"), Scheme::S3SigV2),
+            (Some("US-EAST-1"), Scheme::S3SigV4),
+            (Some("eu-central-1"), Scheme::S3SigV4),
+            (Some("eu-north-1"), Scheme::S3SigV4),
+            (Some("us-east-2"), Scheme::S3SigV4),
+            (Some("ap-south-1"), Scheme::S3SigV4),
+            (Some("cn-north-1"), Scheme::S3SigV4),
+            (Some("minio"), Scheme::S3SigV4),
+        ];
+        for (region, scheme) in seen {
+            assert_eq!(s3_scheme(None, region), scheme, "{region:?}");
+        }
+        assert_eq!(s3_scheme(Some("s3"), Some("eu-central-1")), Scheme::S3SigV2);
+        assert_eq!(s3_scheme(Some("s3v4"), None), Scheme::S3SigV4);
     }
 }

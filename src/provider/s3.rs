@@ -1,11 +1,16 @@
 //! Amazon S3 and S3-compatible servers: SigV4 by object_store's `AwsAuthorizer`, credentials
-//! from static keys or the AWS default chain (environment, web identity, instance metadata).
+//! from static keys or the step of boto3's chain the configuration selects
+//! ([`super::aws_credentials`]).
 use bytes::Bytes;
 use http::Method;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer};
 use object_store::client::HttpRequest;
 use serde::Deserialize;
 
+use std::sync::Arc;
+
+use super::aws_credentials::ChainProvider;
+use super::credential::{CredentialError, CredentialIdentity, short_key_id};
 use super::{Op, Unreachable, build, keys};
 use crate::config::{ConfigError, S3Credentials, S3Settings, Target};
 
@@ -30,6 +35,14 @@ pub struct S3 {
     store: AmazonS3,
     /// Headers every put carries, from `STORAGE_AWS_OBJECT_PARAMETERS`.
     put_headers: Vec<(&'static str, String)>,
+    /// The chain step's provider (no `STORAGE_AWS_*` keys), or the static keys' identity.
+    credentials: Credentials,
+}
+
+#[derive(Debug)]
+enum Credentials {
+    Static(CredentialIdentity),
+    Chain(Arc<ChainProvider>),
 }
 
 impl S3 {
@@ -41,17 +54,32 @@ impl S3 {
             .map(|r| r.value.clone())
             .unwrap_or_else(|| DEFAULT_REGION.to_string());
         let bucket = &target.bucket.value;
-        let mut builder = match &settings.credentials {
+        let (builder, credentials) = match &settings.credentials {
             S3Credentials::Keys {
                 access_key_id,
                 secret_access_key,
-            } => AmazonS3Builder::new()
-                .with_access_key_id(access_key_id.value.expose())
-                .with_secret_access_key(secret_access_key.value.expose()),
-            S3Credentials::DefaultChain => AmazonS3Builder::from_env(),
-        }
-        .with_bucket_name(bucket)
-        .with_region(&region);
+            } => (
+                AmazonS3Builder::new()
+                    .with_access_key_id(access_key_id.value.expose())
+                    .with_secret_access_key(secret_access_key.value.expose()),
+                Credentials::Static(CredentialIdentity {
+                    source: "STORAGE_AWS_* keys".into(),
+                    identity: format!(
+                        "access key {} ({})",
+                        short_key_id(access_key_id.value.expose()),
+                        access_key_id.source
+                    ),
+                }),
+            ),
+            S3Credentials::Chain(chain) => {
+                let provider = Arc::new(ChainProvider::new((**chain).clone()));
+                (
+                    AmazonS3Builder::new().with_credentials(provider.clone()),
+                    Credentials::Chain(provider),
+                )
+            }
+        };
+        let mut builder = builder.with_bucket_name(bucket).with_region(&region);
         let mut endpoint_bucket_url = None;
         if let Some(endpoint) = &target.endpoint {
             let base = endpoint.value.as_str().trim_end_matches('/');
@@ -84,6 +112,7 @@ impl S3 {
             signature_version: settings.signature_version.as_ref().map(|v| v.value.clone()),
             store,
             put_headers,
+            credentials,
         })
     }
 
@@ -200,6 +229,22 @@ impl S3 {
     /// Headers every put carries, from `STORAGE_AWS_OBJECT_PARAMETERS`.
     pub fn put_headers(&self) -> &[(&'static str, String)] {
         &self.put_headers
+    }
+
+    /// Obtains the credentials (once; the chain's are cached) and says whose they are.
+    pub async fn identity(&self) -> Result<CredentialIdentity, CredentialError> {
+        match &self.credentials {
+            Credentials::Static(i) => Ok(i.clone()),
+            Credentials::Chain(p) => p.current().await.map(|f| f.identity),
+        }
+    }
+
+    /// The chain step's provider, when the credentials come from the AWS chain.
+    pub fn chain_provider(&self) -> Option<&Arc<ChainProvider>> {
+        match &self.credentials {
+            Credentials::Chain(p) => Some(p),
+            Credentials::Static(_) => None,
+        }
     }
 
     /// The current credential (static keys, or from the AWS default chain).

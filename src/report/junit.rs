@@ -90,6 +90,12 @@ impl Exporter for JunitExporter {
         if let Some(endpoint) = &t.endpoint {
             properties.push(("endpoint", endpoint.clone()));
         }
+        if let Some(source) = &t.credential_source {
+            properties.push(("credential_source", source.clone()));
+        }
+        if let Some(identity) = &t.identity {
+            properties.push(("identity", identity.clone()));
+        }
         for (name, value) in properties {
             let _ = writeln!(
                 out,

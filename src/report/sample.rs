@@ -16,6 +16,8 @@ pub(crate) fn target() -> TargetSummary {
         origins: vec!["http://localhost:8080".into()],
         url_expiry_secs: 900,
         credentials: "access keys".into(),
+        credential_source: Some("STORAGE_AWS_* keys".into()),
+        identity: Some("access key S3RV…LEAK (env.list:2 (STORAGE_AWS_ACCESS_KEY_ID))".into()),
     }
 }
 

@@ -25,8 +25,24 @@ pub struct TargetSummary {
     /// Lifetime of the presigned URLs Label Studio makes, in seconds.
     pub url_expiry_secs: u64,
     /// The kind of credential, in words: `access keys`, `default chain`,
-    /// `service account json`, `metadata server`, `account key` or `sas token`.
+    /// `service account json`, `metadata server`, `external account`, `account key` or `sas token`.
     pub credentials: String,
+    /// The credential source actually used, e.g. `AWS chain: web identity (IRSA)`; `null`
+    /// when the credentials could not be obtained.
+    #[serde(default)]
+    pub credential_source: Option<String>,
+    /// Whose credentials: a shortened access key id, role ARN and session, service-account
+    /// email, storage account. Never a secret.
+    #[serde(default)]
+    pub identity: Option<String>,
+}
+
+impl TargetSummary {
+    /// Records the credentials the run obtained.
+    pub fn identify(&mut self, who: crate::provider::CredentialIdentity) {
+        self.credential_source = Some(who.source);
+        self.identity = Some(who.identity);
+    }
 }
 
 impl From<&Target> for TargetSummary {
@@ -34,11 +50,12 @@ impl From<&Target> for TargetSummary {
         let credentials = match &target.settings {
             ProviderSettings::S3(s3) => match s3.credentials {
                 S3Credentials::Keys { .. } => "access keys",
-                S3Credentials::DefaultChain => "default chain",
+                S3Credentials::Chain(_) => "default chain",
             },
             ProviderSettings::Gcs(gcs) => match gcs.credentials {
                 GcsCredentials::ServiceAccount { .. } => "service account json",
-                GcsCredentials::MetadataServer => "metadata server",
+                GcsCredentials::MetadataServer { .. } => "metadata server",
+                GcsCredentials::ExternalAccount(_) => "external account",
             },
             ProviderSettings::Azure(azure) => match azure.credentials {
                 AzureCredentials::AccountKey(_) => "account key",
@@ -54,6 +71,8 @@ impl From<&Target> for TargetSummary {
             origins: target.origins.iter().map(|o| o.value.clone()).collect(),
             url_expiry_secs: target.url_expiry_secs.value,
             credentials: credentials.to_string(),
+            credential_source: None,
+            identity: None,
         }
     }
 }

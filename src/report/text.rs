@@ -90,6 +90,14 @@ impl Exporter for TextExporter {
             let _ = write!(out, ", endpoint {}", printable(endpoint));
         }
         out.push('\n');
+        if let (Some(source), Some(identity)) = (&t.credential_source, &t.identity) {
+            let _ = writeln!(
+                out,
+                "  credentials: {}: {}",
+                printable(source),
+                printable(identity)
+            );
+        }
 
         let digest = digest::digest(&report.checks);
         let labels: Vec<String> = digest.lines.iter().map(|l| id_list(&l.ids)).collect();

@@ -72,16 +72,29 @@ pub fn tls_front(backend_port: u16) -> u16 {
         return *port;
     }
     let pki = pki();
+    let port = tls_front_with(
+        backend_port,
+        pki.server_cert.clone(),
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.server_key.clone())),
+    );
+    fronts.insert(backend_port, port);
+    port
+}
+
+/// A new TLS port on 127.0.0.1 presenting `cert` (signed by anything, or self-signed) and
+/// forwarding to the plain-HTTP `backend_port`.
+pub fn tls_front_with(
+    backend_port: u16,
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+) -> u16 {
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .expect("TLS versions")
     .with_no_client_auth()
-    .with_single_cert(
-        vec![pki.server_cert.clone()],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.server_key.clone())),
-    )
+    .with_single_cert(vec![cert], key)
     .expect("server certificate");
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind TLS front");
@@ -114,6 +127,5 @@ pub fn tls_front(backend_port: u16) -> u16 {
             }
         });
     });
-    fronts.insert(backend_port, port);
     port
 }

@@ -1,0 +1,237 @@
+//! Loopback stand-ins for the credential services the SDK chains reach: AWS STS
+//! (AssumeRoleWithWebIdentity), the EC2 instance metadata service (IMDSv2) and the GCE metadata
+//! server. Each is a small HTTP/1.1 server on 127.0.0.1 with a log of the requests it got, so a
+//! test asserts which credential requests were made (and that none went elsewhere).
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+
+/// One request as the stand-in saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    /// Method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// Body as text.
+    pub body: String,
+}
+
+/// The answer: status, content type, body.
+pub type Reply = (u16, &'static str, String);
+
+/// A running stand-in; stops with the test process.
+pub struct StandIn {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    log: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl StandIn {
+    /// Starts a stand-in answering with `handler`.
+    pub fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> StandIn {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let addr = listener.local_addr().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let handler = Arc::new(handler);
+        let l = log.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (log, handler) = (l.clone(), handler.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &log, handler.as_ref());
+                });
+            }
+        });
+        StandIn {
+            url: format!("http://{addr}"),
+            host: addr.to_string(),
+            log,
+        }
+    }
+
+    /// The requests so far.
+    pub fn requests(&self) -> Vec<Seen> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    log: &Mutex<Vec<Seen>>,
+    handler: &(dyn Fn(&Seen) -> Reply + Send + Sync),
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut out = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let path = parts.next().unwrap_or("").to_string();
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+            }
+        }
+        let len = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        let seen = Seen {
+            method,
+            path,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        };
+        log.lock().unwrap().push(seen.clone());
+        let (status, content_type, body) = handler(&seen);
+        write!(
+            out,
+            "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )?;
+        out.flush()?;
+    }
+}
+
+/// A loopback port nothing listens on (bound, then released).
+pub fn closed_port() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}")
+}
+
+fn expiration(lifetime_secs: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(lifetime_secs))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// IMDSv2 handing out `key_id` / `secret` as role `node-role`'s credentials, valid for
+/// `lifetime_secs`.
+pub fn imds(key_id: &str, secret: &str, lifetime_secs: i64) -> StandIn {
+    let (key_id, secret) = (key_id.to_string(), secret.to_string());
+    StandIn::start(move |r| {
+        let token_ok = r
+            .headers
+            .iter()
+            .any(|(k, v)| k == "x-aws-ec2-metadata-token" && v == "imds-token");
+        match (r.method.as_str(), r.path.as_str()) {
+            ("PUT", "/latest/api/token") => (200, "text/plain", "imds-token".into()),
+            (_, _) if !token_ok => (401, "text/plain", String::new()),
+            ("GET", "/latest/meta-data/iam/security-credentials/") => {
+                (200, "text/plain", "node-role".into())
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/node-role") => (
+                200,
+                "application/json",
+                serde_json::json!({
+                    "Code": "Success",
+                    "Type": "AWS-HMAC",
+                    "AccessKeyId": key_id,
+                    "SecretAccessKey": secret,
+                    "Token": "",
+                    "Expiration": expiration(lifetime_secs),
+                })
+                .to_string(),
+            ),
+            _ => (404, "text/plain", String::new()),
+        }
+    })
+}
+
+/// STS answering AssumeRoleWithWebIdentity for `role_arn` with `token` by `key_id` / `secret`,
+/// and AccessDenied (403) for any other role or token, as AWS STS does.
+pub fn sts(role_arn: &str, token: &str, key_id: &str, secret: &str) -> StandIn {
+    let (role_arn, token) = (role_arn.to_string(), token.to_string());
+    let (key_id, secret) = (key_id.to_string(), secret.to_string());
+    StandIn::start(move |r| {
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(r.body.as_bytes())
+            .into_owned()
+            .collect();
+        let get = |k: &str| {
+            form.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("")
+        };
+        if get("Action") != "AssumeRoleWithWebIdentity" {
+            return (
+                400,
+                "text/xml",
+                "<ErrorResponse><Error><Code>InvalidAction</Code></Error></ErrorResponse>".into(),
+            );
+        }
+        if get("RoleArn") != role_arn || get("WebIdentityToken") != token {
+            return (
+                403,
+                "text/xml",
+                "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>\
+                 <Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message>\
+                 </Error><RequestId>1</RequestId></ErrorResponse>"
+                    .to_string(),
+            );
+        }
+        let session = get("RoleSessionName");
+        (
+            200,
+            "text/xml",
+            format!(
+                "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult>\
+                 <Credentials><AccessKeyId>{key_id}</AccessKeyId>\
+                 <SecretAccessKey>{secret}</SecretAccessKey><SessionToken></SessionToken>\
+                 <Expiration>{}</Expiration></Credentials><AssumedRoleUser>\
+                 <Arn>{}/{session}</Arn></AssumedRoleUser>\
+                 </AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>",
+                expiration(3600),
+                role_arn
+                    .replace(":role/", ":assumed-role/")
+                    .replace(":iam:", ":sts:")
+            ),
+        )
+    })
+}
+
+/// The GCE metadata server of service account `email`, answering only with
+/// `Metadata-Flavor: Google` as the real one does.
+pub fn gce(email: &str) -> StandIn {
+    let email = email.to_string();
+    StandIn::start(move |r| {
+        if !r
+            .headers
+            .iter()
+            .any(|(k, v)| k == "metadata-flavor" && v == "Google")
+        {
+            return (403, "text/plain", "Missing Metadata-Flavor header".into());
+        }
+        match r.path.as_str() {
+            "/computeMetadata/v1/instance/service-accounts/default/token" => (
+                200,
+                "application/json",
+                r#"{"access_token":"ya29.stand-in","expires_in":3599,"token_type":"Bearer"}"#
+                    .into(),
+            ),
+            "/computeMetadata/v1/instance/service-accounts/default/email" => {
+                (200, "application/text", email.clone())
+            }
+            _ => (404, "text/plain", String::new()),
+        }
+    })
+}
