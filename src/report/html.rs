@@ -84,6 +84,18 @@ fn rank(status: Status) -> u8 {
     }
 }
 
+/// The kind of credential, the source used and whose they are, as far as the report knows.
+pub fn credentials(t: &super::TargetSummary) -> String {
+    let mut out = t.credentials.clone();
+    if let Some(source) = &t.credential_source {
+        out.push_str(&format!(" ({source})"));
+    }
+    if let Some(identity) = &t.identity {
+        out.push_str(&format!(", as {identity}"));
+    }
+    out
+}
+
 fn section(out: &mut String, report: &RunReport, index: usize) {
     let t = &report.target;
     let _ = write!(
@@ -97,7 +109,7 @@ fn section(out: &mut String, report: &RunReport, index: usize) {
         } else {
             &t.folder
         }),
-        escape(&t.credentials),
+        escape(&credentials(t)),
         t.endpoint
             .as_ref()
             .map(|e| format!(", endpoint {}", escape(e)))
@@ -486,6 +498,21 @@ mod tests {
         for needle in ["src=", "<script", "<link", "url("] {
             assert!(!html.contains(needle), "{needle}");
         }
+    }
+
+    #[test]
+    fn the_identity_used_is_shown() {
+        let mut report = sample::full_report();
+        report.target.credential_source = Some("AWS chain: web identity (IRSA)".into());
+        report.target.identity = Some("arn:aws:sts::123:assumed-role/ls/x".into());
+        let html = String::from_utf8(HtmlExporter.render(&report)).unwrap();
+        assert!(
+            html.contains(
+                "credentials: access keys (AWS chain: web identity (IRSA)), as \
+                 arn:aws:sts::123:assumed-role/ls/x"
+            ),
+            "{html}"
+        );
     }
 
     #[test]

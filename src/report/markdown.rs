@@ -101,7 +101,10 @@ impl Exporter for MarkdownExporter {
             t.provider,
             escape(&t.bucket)
         );
-        let mut target = format!("Folder {folder}, credentials: {}", escape(&t.credentials));
+        let mut target = format!(
+            "Folder {folder}, credentials: {}",
+            escape(&super::html::credentials(t))
+        );
         if let Some(endpoint) = &t.endpoint {
             let _ = write!(target, ", endpoint {}", escape(endpoint));
         }
