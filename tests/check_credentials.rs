@@ -3,6 +3,8 @@
 //! well as the environment, against loopback stand-ins for STS, IMDSv2 and the GCE metadata
 //! server. Every run points the metadata endpoints at a stand-in or a closed loopback port and
 //! starts from an empty environment, so no request can leave loopback.
+#[path = "support/delay_proxy.rs"]
+mod delay_proxy;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -677,13 +679,43 @@ fn aws_sourced_federation_is_refused_clearly_by_show_and_check() {
 
 #[test]
 fn load_refreshes_node_role_credentials_that_expire_every_15_seconds() {
-    let Some((env, id, secret)) = s3_iam(S3User::Full) else {
+    // The storage judges temporary credentials as S3 does: a proxy in front of s3rver refuses
+    // any request whose session token is unknown or past its expiry (400 ExpiredToken). The
+    // node role's IMDS issues a new token, valid 15 s, at every fetch. A run that kept its
+    // first credentials would fail every request after 15 s.
+    let Some(base) = support::env_file(Kind::S3, S3User::Full) else {
         return;
     };
-    let imds = standins::imds(&id, &secret, 15);
+    let text = std::fs::read_to_string(&base).unwrap();
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap()
+            .trim_matches('"')
+            .to_string()
+    };
+    let (id, secret) = (
+        get("STORAGE_AWS_ACCESS_KEY_ID"),
+        get("STORAGE_AWS_SECRET_ACCESS_KEY"),
+    );
+    let upstream = support::cloud_answers::socket_of(&get("STORAGE_AWS_ENDPOINT_URL"));
+    let tokens = standins::SessionTokens::default();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let proxy = runtime.block_on(delay_proxy::DelayProxy::start(
+        upstream,
+        delay_proxy::DelaySpec {
+            session_tokens: Some(tokens.clone()),
+            ..Default::default()
+        },
+    ));
+    let imds = standins::imds_rotating(&id, &secret, 15, tokens);
+    let endpoint = format!("http://{}", proxy.addr);
     let env = keyless(
-        &env,
-        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url)],
+        &base,
+        &[
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url),
+            ("STORAGE_AWS_ENDPOINT_URL", &endpoint),
+        ],
         "cred-load-refresh.list",
     );
     let out = assert_cmd::Command::cargo_bin("lsprobe")
@@ -710,6 +742,11 @@ fn load_refreshes_node_role_credentials_that_expire_every_15_seconds() {
         requests += o["count"].as_u64().unwrap();
     }
     assert!(requests > 100, "{load}");
+    assert_eq!(
+        proxy.refused_tokens(),
+        0,
+        "a request went out with an expired or unknown token\n{load}"
+    );
     // One fetch is three requests (token, role list, role); 15 s credentials are fetched again
     // in the last third of their lifetime: at least three fetches over 45 s.
     let fetches = imds
@@ -722,6 +759,11 @@ fn load_refreshes_node_role_credentials_that_expire_every_15_seconds() {
         report["target"]["credential_source"],
         "AWS chain: instance metadata (node role)"
     );
+    assert!(
+        report["cleanup"]["leftover"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    drop(runtime);
 }
 
 #[test]

@@ -157,6 +157,59 @@ pub fn imds(key_id: &str, secret: &str, lifetime_secs: i64) -> StandIn {
     })
 }
 
+/// Session tokens handed out, with the instant each expires (the same type as
+/// `delay_proxy::SessionTokens`).
+pub type SessionTokens = Arc<Mutex<std::collections::HashMap<String, std::time::Instant>>>;
+
+/// IMDSv2 handing out `key_id` / `secret` with a new session token at every credentials
+/// fetch, valid for `lifetime_secs`; each token and its expiry go into `tokens`, which a
+/// `DelayProxy` (tests/support/delay_proxy.rs) in front of the storage enforces as S3 does.
+pub fn imds_rotating(
+    key_id: &str,
+    secret: &str,
+    lifetime_secs: i64,
+    tokens: SessionTokens,
+) -> StandIn {
+    let (key_id, secret) = (key_id.to_string(), secret.to_string());
+    let issued = std::sync::atomic::AtomicU64::new(0);
+    StandIn::start(move |r| {
+        let token_ok = r
+            .headers
+            .iter()
+            .any(|(k, v)| k == "x-aws-ec2-metadata-token" && v == "imds-token");
+        match (r.method.as_str(), r.path.as_str()) {
+            ("PUT", "/latest/api/token") => (200, "text/plain", "imds-token".into()),
+            (_, _) if !token_ok => (401, "text/plain", String::new()),
+            ("GET", "/latest/meta-data/iam/security-credentials/") => {
+                (200, "text/plain", "node-role".into())
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/node-role") => {
+                let n = issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let token = format!("session-{n}");
+                let lifetime = std::time::Duration::from_secs(lifetime_secs as u64);
+                tokens
+                    .lock()
+                    .unwrap()
+                    .insert(token.clone(), std::time::Instant::now() + lifetime);
+                (
+                    200,
+                    "application/json",
+                    serde_json::json!({
+                        "Code": "Success",
+                        "Type": "AWS-HMAC",
+                        "AccessKeyId": key_id,
+                        "SecretAccessKey": secret,
+                        "Token": token,
+                        "Expiration": expiration(lifetime_secs),
+                    })
+                    .to_string(),
+                )
+            }
+            _ => (404, "text/plain", String::new()),
+        }
+    })
+}
+
 /// STS answering AssumeRoleWithWebIdentity for `role_arn` with `token` by `key_id` / `secret`,
 /// and AccessDenied (403) for any other role or token, as AWS STS does.
 pub fn sts(role_arn: &str, token: &str, key_id: &str, secret: &str) -> StandIn {

@@ -44,6 +44,41 @@ pub struct DelaySpec {
     pub deny_deletes: bool,
     /// DELETE requests are never answered (cleanup hangs on a stalled storage).
     pub stall_deletes: bool,
+    /// Temporary credentials, as S3 judges them: when set, a request is forwarded only if its
+    /// `x-amz-security-token` is one of these and its expiry (the value) has not passed;
+    /// otherwise the proxy answers as S3 does, `400 ExpiredToken` (`403 InvalidToken` for a
+    /// token it never issued or none).
+    pub session_tokens: Option<SessionTokens>,
+}
+
+/// Session tokens handed out by a credential stand-in, with the instant each expires.
+pub type SessionTokens = Arc<Mutex<std::collections::HashMap<String, std::time::Instant>>>;
+
+/// Why S3 would refuse this request's session token, if it would.
+fn token_refusal(tokens: &SessionTokens, raw: &[u8]) -> Option<(u16, &'static str, &'static str)> {
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..head_end]);
+    let token = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("x-amz-security-token")
+            .then(|| v.trim().to_string())
+    });
+    let expires = token.and_then(|t| tokens.lock().unwrap().get(&t).copied());
+    match expires {
+        None => Some((
+            403,
+            "InvalidToken",
+            "The provided token is malformed or otherwise invalid.",
+        )),
+        Some(at) if at <= std::time::Instant::now() => {
+            Some((400, "ExpiredToken", "The provided token has expired."))
+        }
+        Some(_) => None,
+    }
 }
 
 struct State {
@@ -57,6 +92,8 @@ struct State {
     requests: std::sync::atomic::AtomicU64,
     /// Request lines (`PUT /bkt/key HTTP/1.1`) of the writes and deletes seen.
     log: Mutex<Vec<String>>,
+    /// Requests refused for their session token.
+    refused_tokens: std::sync::atomic::AtomicU64,
 }
 
 /// A running proxy; dropped with the test's runtime.
@@ -145,6 +182,7 @@ impl DelayProxy {
             killed: tokio::sync::watch::Sender::new(false),
             requests: std::sync::atomic::AtomicU64::new(0),
             log: Mutex::new(Vec::new()),
+            refused_tokens: std::sync::atomic::AtomicU64::new(0),
         });
         let st = state.clone();
         tokio::spawn(async move {
@@ -192,6 +230,13 @@ impl DelayProxy {
             .filter_map(|rest| rest.split(' ').next())
             .map(|target| target.split('?').next().unwrap_or(target).to_string())
             .collect()
+    }
+
+    /// Requests refused for an expired, unknown or missing session token so far.
+    pub fn refused_tokens(&self) -> u64 {
+        self.state
+            .refused_tokens
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Requests that reached the proxy so far.
@@ -291,6 +336,22 @@ async fn relay(mut client: TcpStream, upstream: SocketAddr, state: Arc<State>) {
             let body = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
             let out = format!(
                 "HTTP/1.1 403 Forbidden\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if client.write_all(out.as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        if let Some(tokens) = &state.spec.session_tokens
+            && let Some((status, code, message)) = token_refusal(tokens, &req.raw)
+        {
+            state
+                .refused_tokens
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let body = format!("<Error><Code>{code}</Code><Message>{message}</Message></Error>");
+            let out = format!(
+                "HTTP/1.1 {status} Refused\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
             );
             if client.write_all(out.as_bytes()).await.is_err() {
