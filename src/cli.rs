@@ -1,9 +1,11 @@
 //! The whole command-line surface, in one place (clap derive).
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::Secret;
+pub use crate::emulators::{EmulatorBackend, EmulatorProvider, EnvFormat};
+pub use crate::report::{ReportFormat, ShowFormat};
 
 /// Proves that a bucket is fit to be Label Studio's persistent storage, and fast enough.
 #[derive(Debug, Parser)]
@@ -103,15 +105,6 @@ pub struct ConfigShowArgs {
     pub verbose: bool,
 }
 
-/// Output formats of `config show`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ShowFormat {
-    /// For people.
-    Text,
-    /// For programs.
-    Json,
-}
-
 /// Where the storage configuration comes from, and the flags that override it.
 /// Precedence: flag > named file (`--env-file`, `--values`) > process environment.
 #[derive(Clone, Debug, Default, Args)]
@@ -195,21 +188,6 @@ pub struct CheckArgs {
 /// A flag value that must never be printed (`Debug` of the arguments shows `***`).
 fn secret(value: &str) -> Result<Secret, std::convert::Infallible> {
     Ok(Secret::new(value))
-}
-
-/// Report formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
-pub enum ReportFormat {
-    /// The terminal summary.
-    Text,
-    /// JSON per reports/report.schema.json.
-    Json,
-    /// JUnit XML for CI systems.
-    Junit,
-    /// A Markdown summary for CI job summaries ($GITHUB_STEP_SUMMARY, GitLab).
-    Markdown,
-    /// One self-contained HTML file with plots.
-    Html,
 }
 
 /// Arguments of `lsprobe load`. Unset values come from the capacity suite's `[defaults]`.
@@ -298,32 +276,6 @@ pub struct DemoArgs {
     pub formats: Vec<ReportFormat>,
 }
 
-/// Which emulator(s) a command acts on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
-pub enum EmulatorProvider {
-    /// s3rver: S3 with CORS rules enforced.
-    S3,
-    /// moto with IAM enforcement: the guide's policy and users missing one action each.
-    S3Iam,
-    /// fake-gcs-server.
-    Gcs,
-    /// Azurite (blob service).
-    Azure,
-    /// All of the above.
-    All,
-}
-
-/// How emulators are run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum EmulatorBackend {
-    /// Docker when an engine answers, native otherwise.
-    Auto,
-    /// Processes installed from npm and PyPI into LSPROBE_HOME.
-    Native,
-    /// Containers of the public images through a Docker engine.
-    Docker,
-}
-
 /// `lsprobe emulators ...`
 #[derive(Debug, Subcommand)]
 pub enum EmulatorsCommand {
@@ -360,15 +312,6 @@ pub enum EmulatorsCommand {
         #[arg(long, default_value = "full")]
         user: String,
     },
-}
-
-/// Formats of `emulators env`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum EnvFormat {
-    /// `KEY=VALUE` lines, as `docker run --env-file` and `lsprobe --env-file` read them.
-    EnvList,
-    /// A JSON object.
-    Json,
 }
 
 #[cfg(test)]

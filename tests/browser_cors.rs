@@ -54,7 +54,7 @@ impl Row {
 }
 
 fn target(env: &Path) -> Target {
-    let args = lsprobe::cli::TargetArgs {
+    let args = lsprobe::config::TargetOptions {
         env_file: Some(env.to_path_buf()),
         ..Default::default()
     };

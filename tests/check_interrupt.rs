@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use delay_proxy::{DelayProxy, DelaySpec};
-use lsprobe::cli::TargetArgs;
+use lsprobe::config::TargetOptions;
 use lsprobe::emulators::{Kind, S3User};
 use lsprobe::provider::{Op, Storage};
 use nix::sys::signal::{Signal, kill};
@@ -55,7 +55,7 @@ async fn ctrl_c_mid_run_still_cleans_up() {
     let folder = format!("interrupt-{}", uuid::Uuid::new_v4().simple());
     let direct = Storage::new(
         &lsprobe::config::resolve(
-            &TargetArgs {
+            &TargetOptions {
                 env_file: Some(env.clone()),
                 ..Default::default()
             },

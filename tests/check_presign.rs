@@ -17,7 +17,7 @@ use lsprobe::provider::{Op, Storage};
 use support::check::{CheckRun, check, edited_env_file};
 
 fn target(env: &Path) -> Target {
-    let args = lsprobe::cli::TargetArgs {
+    let args = lsprobe::config::TargetOptions {
         env_file: Some(env.to_path_buf()),
         ..Default::default()
     };

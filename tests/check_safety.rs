@@ -3,7 +3,7 @@
 mod support;
 
 use bytes::Bytes;
-use lsprobe::cli::TargetArgs;
+use lsprobe::config::TargetOptions;
 use lsprobe::config::resolve;
 use lsprobe::emulators::{Kind, S3User};
 use lsprobe::provider::{Listed, Op, Storage};
@@ -12,7 +12,7 @@ use proptest::prelude::*;
 /// The storage of an emulator, configured by its env.list, with an optional folder flag.
 fn storage(kind: Kind, folder: Option<&str>) -> Option<Storage> {
     let env = support::env_file(kind, S3User::Full)?;
-    let args = TargetArgs {
+    let args = TargetOptions {
         env_file: Some(env),
         folder: folder.map(str::to_string),
         ..Default::default()

@@ -2,7 +2,7 @@
 //! target Label Studio would use.
 use std::path::PathBuf;
 
-use lsprobe::cli::TargetArgs;
+use lsprobe::config::TargetOptions;
 use lsprobe::config::*;
 
 fn fixture(name: &str) -> PathBuf {
@@ -12,7 +12,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn values(name: &str) -> Resolved {
-    let args = TargetArgs {
+    let args = TargetOptions {
         values: Some(fixture(name)),
         secret_dir: Some(fixture("secrets")),
         ..Default::default()
@@ -21,7 +21,7 @@ fn values(name: &str) -> Resolved {
 }
 
 fn env_file(name: &str) -> Resolved {
-    let args = TargetArgs {
+    let args = TargetOptions {
         env_file: Some(fixture(name)),
         ..Default::default()
     };
@@ -172,7 +172,7 @@ fn gcs_existing_secret() {
 
 #[test]
 fn gcs_docker_compose_with_a_local_copy_of_the_key() {
-    let args = TargetArgs {
+    let args = TargetOptions {
         env_file: Some(fixture("gcs-compose.env.list")),
         gcs_credentials: Some(fixture("gcs-sa.json")),
         ..Default::default()
@@ -183,7 +183,7 @@ fn gcs_docker_compose_with_a_local_copy_of_the_key() {
         GcsCredentials::ServiceAccount { .. }
     ));
     // Without the flag, the container path does not exist here: a clear error.
-    let args = TargetArgs {
+    let args = TargetOptions {
         env_file: Some(fixture("gcs-compose.env.list")),
         ..Default::default()
     };
@@ -241,7 +241,7 @@ fn precedence_is_flag_then_file_then_environment() {
             "env-region".to_string(),
         ),
     ];
-    let mut args = TargetArgs {
+    let mut args = TargetOptions {
         env_file: Some(fixture("s3-compose.env.list")),
         ..Default::default()
     };
@@ -276,7 +276,7 @@ fn environment_alone_with_label_studio_prefixes() {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let r = resolve(&TargetArgs::default(), &env).unwrap();
+    let r = resolve(&TargetOptions::default(), &env).unwrap();
     assert_eq!(r.target.provider(), Provider::Azure);
     assert_eq!(
         r.target.endpoint.as_ref().unwrap().value.as_str(),
@@ -304,7 +304,7 @@ fn a_pod_role_that_differs_from_the_chart_annotation_is_flagged() {
         ),
     )
     .unwrap();
-    let args = TargetArgs {
+    let args = TargetOptions {
         values: Some(values),
         ..Default::default()
     };

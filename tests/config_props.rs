@@ -1,6 +1,6 @@
 //! Properties of configuration reading: no input makes it panic, and no secret ever reaches
 //! `config show` output, text or JSON, at any verbosity.
-use lsprobe::cli::TargetArgs;
+use lsprobe::config::TargetOptions;
 use lsprobe::config::{Resolved, resolve, show};
 use proptest::prelude::*;
 
@@ -8,7 +8,7 @@ fn resolve_file(flag: &str, bytes: &[u8]) -> Result<Resolved, lsprobe::config::C
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("input");
     std::fs::write(&path, bytes).unwrap();
-    let mut args = TargetArgs {
+    let mut args = TargetOptions {
         secret_dir: Some(dir.path().to_path_buf()),
         ..Default::default()
     };
@@ -80,7 +80,7 @@ proptest! {
             ("STORAGE_AZURE_CONTAINER_NAME".to_string(), "c".to_string()),
             ("LSPROBE_AZURE_SAS_TOKEN".to_string(), sas.clone()),
         ];
-        let r = resolve(&TargetArgs::default(), &env).unwrap();
+        let r = resolve(&TargetOptions::default(), &env).unwrap();
         for out in all_outputs(&r) {
             prop_assert!(!out.contains(&sas), "leak in {}", out);
         }

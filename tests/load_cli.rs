@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use delay_proxy::{DelayProxy, DelaySpec};
-use lsprobe::cli::TargetArgs;
+use lsprobe::config::TargetOptions;
 use lsprobe::emulators::{Kind, S3User};
 use lsprobe::provider::{Op, Storage};
 use support::check::validate_schema;
@@ -73,7 +73,7 @@ fn load(env: &Path, args: &[&str]) -> LoadRun {
 }
 
 fn storage(env: &Path) -> Storage {
-    let args = TargetArgs {
+    let args = TargetOptions {
         env_file: Some(env.to_path_buf()),
         ..Default::default()
     };

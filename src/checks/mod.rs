@@ -1,7 +1,6 @@
 //! Checks: each one exercises one thing Label Studio needs from the bucket and returns a
 //! [`CheckResult`] with a verdict a person can act on.
 pub mod account;
-pub mod command;
 pub mod context;
 pub mod cors;
 pub mod cors_actual;

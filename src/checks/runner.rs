@@ -124,7 +124,7 @@ pub async fn run_suite_with(
 
     // The Label Studio project first (it refers to the object), then the objects.
     let projects_left = label_studio::finish(&ctx).await;
-    let (cleanup, interrupted) = crate::checks::command::bounded_cleanup(
+    let (cleanup, interrupted) = crate::command::lifecycle::bounded_cleanup(
         &ctx.store,
         cleanup_limit,
         ending == Ending::Interrupted,

@@ -9,6 +9,7 @@ pub mod gcs_external;
 pub mod header_value;
 pub mod helm;
 pub mod limits;
+mod options;
 pub mod parse;
 pub mod resolve;
 pub mod secret;
@@ -17,6 +18,7 @@ pub mod target;
 pub mod vars;
 
 pub use aws_chain::AwsChain;
+pub use options::TargetOptions;
 pub use resolve::{Resolved, resolve};
 pub use secret::Secret;
 pub use target::*;

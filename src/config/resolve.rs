@@ -1,10 +1,10 @@
 //! Merging flags, a named file and the environment into a [`Target`], and validating it.
 use std::path::Path;
 
+use super::options::TargetOptions;
 use super::target::*;
 use super::vars::{self, Layer};
 use super::{ConfigError, as_label_studio, credentials, env_list, environment, helm, parse};
-use crate::cli::TargetArgs;
 
 /// Label Studio's default presigned-URL lifetime (24 h).
 pub const DEFAULT_EXPIRY_SECS: u64 = 86_400;
@@ -24,7 +24,7 @@ pub struct Resolved {
 
 /// The three sources, already read.
 pub(super) struct Sources {
-    pub(super) flags: TargetArgs,
+    pub(super) flags: TargetOptions,
     pub(super) file: Layer,
     pub(super) env: Layer,
 }
@@ -72,7 +72,7 @@ const AZURE: Names = Names {
 
 /// Resolves the target from flags, the named file(s) and the given environment.
 /// Sends no request.
-pub fn resolve(args: &TargetArgs, env: &[(String, String)]) -> Result<Resolved, ConfigError> {
+pub fn resolve(args: &TargetOptions, env: &[(String, String)]) -> Result<Resolved, ConfigError> {
     let lookup = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let mut warnings = Vec::new();
     let mut file = Layer::default();

@@ -1,12 +1,10 @@
-//! `lsprobe config show`: the resolved target, the source of each value, and warnings.
+//! What `lsprobe config show` prints: the resolved target, the source of each value, and warnings.
 //! Secrets print as `***`.
 use serde::Serialize;
 use serde_json::json;
 
+use super::Resolved;
 use super::target::*;
-use super::{Resolved, resolve};
-use crate::cli::{ConfigShowArgs, ShowFormat};
-use crate::{Exit, RunError};
 
 /// One line of the table: a field, its value as shown, and where it came from.
 #[derive(Debug, Serialize)]
@@ -207,16 +205,4 @@ pub fn json(resolved: &Resolved, verbose: bool) -> String {
         value["read"] = json!(read);
     }
     serde_json::to_string_pretty(&value).unwrap_or_default()
-}
-
-/// Runs `config show`.
-pub fn run(args: &ConfigShowArgs) -> Result<Exit, RunError> {
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    let resolved = resolve(&args.target, &env)?;
-    let out = match args.format {
-        ShowFormat::Text => text(&resolved, args.verbose),
-        ShowFormat::Json => json(&resolved, args.verbose),
-    };
-    println!("{}", out.trim_end());
-    Ok(Exit::Passed)
 }

@@ -7,9 +7,9 @@
 //! Everything listens on 127.0.0.1 only; no request leaves the machine (Azurite always runs with
 //! `--disableTelemetry`).
 mod azure_key;
-mod command;
+mod choice;
 pub mod docker;
-mod env_list;
+pub(crate) mod env_list;
 mod error;
 mod install;
 pub mod label_studio;
@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::process::ChildStdin;
 use std::str::FromStr;
 
-pub use command::run;
+pub use choice::{EmulatorBackend, EmulatorProvider, EnvFormat};
 pub use env_list::render as render_env_list;
 pub use error::EmulatorError;
 pub use ready::rsa_private_key_pem;

@@ -9,19 +9,17 @@
 //!
 //! The caller (CLI, after config resolution) supplies the request builder, the run prefix,
 //! and records the keys this module reports writing in its ledger.
-pub mod command;
 pub mod connection;
-mod progress;
+pub(crate) mod progress;
 pub mod recorder;
 pub mod request;
 pub mod schedule;
-pub mod setup;
 pub mod sharedkey;
 pub mod sigv4;
 pub mod suite;
 pub mod summary;
 pub mod timeline;
-mod tls;
+pub(crate) mod tls;
 pub mod verdict;
 pub(crate) mod verdict_check;
 mod worker;

@@ -1,9 +1,9 @@
 //! The run report: [`RunReport`] is one serde struct that *is* the JSON format of design.md
 //! (schema: `reports/report.schema.json`), and each exporter turns it into one file format
 //! behind the [`Exporter`] trait.
-pub mod command;
 pub mod compare;
 pub mod digest;
+mod formats;
 pub mod html;
 pub mod json;
 pub mod junit;
@@ -22,9 +22,9 @@ mod schema_tests;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::{CheckResult, Status};
-use crate::cli::ReportFormat;
 use crate::exit::Exit;
 
+pub use formats::{ReportFormat, ShowFormat};
 pub use load::{
     ErrorCounts, LatencyMs, LoadMode, LoadReport, OpStats, PlanSummary, TimelinePoint, Verdict,
     VerdictBasis,

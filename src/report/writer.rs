@@ -5,8 +5,8 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::ReportFormat;
 use super::{RunReport, exporter};
-use crate::cli::ReportFormat;
 use crate::error::RunError;
 
 /// Why a report could not be written.

@@ -2,7 +2,7 @@
 use crate::cli::{EmulatorBackend, EmulatorProvider, EmulatorsCommand, EnvFormat, ShowFormat};
 use crate::{Exit, RunError};
 
-use super::{Emulators, Kind, Layout, S3User, StartOptions, docker, env_list};
+use crate::emulators::{Emulators, Kind, Layout, S3User, StartOptions, docker, env_list};
 
 fn kinds(p: EmulatorProvider) -> Vec<Kind> {
     match p {

@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::checks::command::{interrupted, report_leftovers};
+use super::lifecycle::{interrupted, report_leftovers};
 use crate::checks::runner::{Ending, run_suite};
 use crate::checks::suite::Suite;
-use crate::cli::{DemoArgs, TargetArgs};
+use crate::cli::DemoArgs;
+use crate::config::TargetOptions;
 use crate::emulators::{Emulators, Kind, Layout, S3User, StartOptions};
 use crate::report::text::TextExporter;
 use crate::report::{Exporter, ReportWriter};
@@ -81,7 +82,7 @@ async fn check_each(
     let mut rows = Vec::new();
     for (kind, writer) in KINDS.iter().zip(writers) {
         let env = emulators.env_list(*kind, S3User::Full)?;
-        let resolved = config::resolve(&TargetArgs::default(), &env)?;
+        let resolved = config::resolve(&TargetOptions::default(), &env)?;
         let started = Instant::now();
         let (report, ending) =
             run_suite(&resolved.target, suite, writer, false, interrupted()).await?;

@@ -2,15 +2,15 @@
 //! before any request is sent, each error naming its flag (exit 2).
 use std::time::Duration;
 
-use super::schedule::{parse_op_mix, parse_size_mix};
-use super::suite::CapacitySuite;
-use super::verdict::Metric;
-use super::{Bound, LoadPlan, Mode, VerdictConfig};
+use super::lifecycle::cleanup_limit;
 use crate::RunError;
-use crate::checks::command::cleanup_limit;
 use crate::cli::LoadArgs;
 use crate::config::Provider;
 use crate::config::parse::shorten;
+use crate::load::schedule::{parse_op_mix, parse_size_mix};
+use crate::load::suite::CapacitySuite;
+use crate::load::verdict::Metric;
+use crate::load::{Bound, LoadPlan, Mode, VerdictConfig};
 
 /// Largest object size accepted: bodies are generated once per size and held in memory.
 const MAX_SIZE: u64 = 1 << 30;

@@ -7,19 +7,19 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 
-use super::progress::Progress;
-pub use super::setup::Setup;
-use super::setup::bad;
-use super::sharedkey::{AzureConfig, AzureRequests};
-use super::sigv4::{S3Config, S3Requests};
-use super::tls;
-use super::verdict_check::verdict_check;
-use super::{Dataset, Endpoint, Live, LoadError, LoadSummary, Op, OpRequest};
-use crate::checks::command::{bounded_cleanup, interrupted, print, report_leftovers};
+use super::lifecycle::{bounded_cleanup, interrupted, print, report_leftovers};
+pub use super::load_setup::Setup;
+use super::load_setup::bad;
 use crate::checks::{CheckResult, Status};
 use crate::cli::LoadArgs;
 use crate::config::header_value;
 use crate::config::{AzureCredentials, ProviderSettings, S3Credentials, Secret, Target, TlsVerify};
+use crate::load::progress::Progress;
+use crate::load::sharedkey::{AzureConfig, AzureRequests};
+use crate::load::sigv4::{S3Config, S3Requests};
+use crate::load::tls;
+use crate::load::verdict_check::verdict_check;
+use crate::load::{Dataset, Endpoint, Live, LoadError, LoadSummary, Op, OpRequest};
 use crate::provider::aws_credentials::ChainProvider;
 use crate::provider::{Cloud, Storage, classify};
 use crate::report::{ReportWriter, RunReport, TargetSummary};
@@ -204,7 +204,7 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
     // Flags first: a bad flag is named even when the configuration is missing too.
     Setup::from_args(args, None)?;
     let env: Vec<(String, String)> = std::env::vars().collect();
-    let resolved = crate::config::resolve(&args.target, &env)?;
+    let resolved = crate::config::resolve(&crate::config::TargetOptions::from(&args.target), &env)?;
     for warning in &resolved.warnings {
         eprintln!("warning: {warning}");
     }
@@ -345,24 +345,26 @@ async fn measure<R: OpRequest>(
     let plan = &setup.plan;
     let run_prefix = store.run.prefix.clone();
     let ledger = store.ledger();
-    let planned = super::planned_writes(plan, &run_prefix, setup.existing.is_some());
+    let planned = crate::load::planned_writes(plan, &run_prefix, setup.existing.is_some());
     for key in &planned {
         ledger.plan(key);
     }
     // A planned key counts (is deleted, or listed as left over) once a write of it was sent.
     let sent = ledger.clone();
-    let on_write: super::WriteLog = Arc::new(move |key: &str| sent.record(key));
+    let on_write: crate::load::WriteLog = Arc::new(move |key: &str| sent.record(key));
     let reads = plan.mix.any(|op| matches!(op, Op::Get | Op::Head));
     let data = match (&setup.existing, reads) {
         (Some(prefix), _) => {
             progress.phase(&format!("listing {prefix}"));
-            super::discover(requests, prefix, plan.objects, plan.timeout)
+            crate::load::discover(requests, prefix, plan.objects, plan.timeout)
                 .await
                 .map_err(|e| e.to_string())?
         }
         (None, true) => {
             progress.phase(&format!("writing {} objects to read", plan.objects));
-            match super::prepare_logged(requests, plan, &run_prefix, Some(on_write.clone())).await {
+            match crate::load::prepare_logged(requests, plan, &run_prefix, Some(on_write.clone()))
+                .await
+            {
                 Ok(data) => {
                     confirm(ledger, &data.written);
                     data
@@ -384,14 +386,14 @@ async fn measure<R: OpRequest>(
     };
     let live = Arc::new(Live::default());
     let _ticker = AbortTask(progress.run(plan, live.clone()));
-    let result = super::run_with_live(
+    let result = crate::load::run_with_live(
         requests,
         plan,
         &data,
         &setup.verdict,
         &setup.required,
         azure_sku.as_deref(),
-        super::Watchers {
+        crate::load::Watchers {
             live: Some(live),
             on_write: Some(on_write),
         },

@@ -2,10 +2,10 @@
 //! report is the one source; nothing here talks to a bucket.
 use std::path::{Path, PathBuf};
 
-use super::json::JsonExporter;
-use super::text::TextExporter;
-use super::{Exporter, RunReport, SCHEMA_VERSION, compare, html, markdown, merge};
 use crate::cli::{ReportCommand, ShowFormat};
+use crate::report::json::JsonExporter;
+use crate::report::text::TextExporter;
+use crate::report::{Exporter, RunReport, SCHEMA_VERSION, compare, html, markdown, merge};
 use crate::{Exit, RunError};
 
 /// Runs one `lsprobe report` command.
