@@ -2,10 +2,13 @@
 //! ledger records each key *before* it is written; only ledger keys are ever read back or
 //! deleted; cleanup deletes the ledger on every exit path and says exactly what is left.
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use crate::provider::{Answer, Failure, Op, Storage, Unreachable, classify};
 use crate::report::Cleanup;
@@ -313,6 +316,50 @@ fn gone(provider: crate::config::Provider, answer: &Result<Answer, Unreachable>)
         classify(provider, answer),
         Ok(()) | Err(Failure::NotFound { .. })
     )
+}
+
+/// Deletes what the run wrote, for at most `limit`. `signal()` completes on Ctrl-C or SIGTERM
+/// (the command layer supplies it). A signal during cleanup makes the run
+/// one that was interrupted (exit 3); a signal once the run is already interrupted (the
+/// second Ctrl-C) stops waiting. A panic in cleanup loses nothing: what was not deleted is
+/// listed. Returns the cleanup and whether the run is now interrupted.
+pub async fn bounded_cleanup<F: Future<Output = ()>>(
+    store: &SafeStore,
+    limit: Duration,
+    interrupted_already: bool,
+    signal: impl Fn() -> F,
+) -> (Cleanup, bool) {
+    let signalled = AtomicBool::new(false);
+    let stop = async {
+        if !interrupted_already {
+            signal().await;
+            signalled.store(true, Ordering::Relaxed);
+        }
+        signal().await;
+    };
+    let work = AssertUnwindSafe(store.cleanup_within(limit, stop)).catch_unwind();
+    let (cleanup, end) = match work.await {
+        Ok(done) => done,
+        Err(_) => {
+            eprintln!("internal error: cleanup panicked; the objects it had not deleted follow");
+            let cleanup = Cleanup {
+                leftover: store.ledger().keys(),
+                ..Default::default()
+            };
+            (cleanup, CleanupEnd::Stopped)
+        }
+    };
+    match end {
+        CleanupEnd::Done => {}
+        CleanupEnd::TimedOut => eprintln!(
+            "cleanup: stopped waiting after {} (--cleanup-timeout)",
+            humantime::format_duration(limit)
+        ),
+        CleanupEnd::Stopped => eprintln!("cleanup: stopped waiting (second signal)"),
+    }
+    let interrupted =
+        interrupted_already || signalled.load(Ordering::Relaxed) || end == CleanupEnd::Stopped;
+    (cleanup, interrupted)
 }
 
 #[cfg(test)]

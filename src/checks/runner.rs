@@ -30,14 +30,15 @@ pub enum Ending {
     Crashed,
 }
 
-/// Runs `suite` against `target`. `stop` ends the run early when it completes (Ctrl-C);
-/// cleanup runs whatever happens. Sends no request if the target cannot be used (exit 2).
-pub async fn run_suite(
+/// Runs `suite` against `target`. `signal()` completes on Ctrl-C or SIGTERM (the command layer
+/// supplies it): a signal ends the run early; cleanup runs whatever happens (see
+/// [`crate::safety::bounded_cleanup`]). Sends no request if the target cannot be used (exit 2).
+pub async fn run_suite<F: Future<Output = ()>>(
     target: &Target,
     suite: &Suite,
     writer: &ReportWriter,
     strict: bool,
-    stop: impl Future<Output = ()>,
+    signal: impl Fn() -> F,
 ) -> Result<(RunReport, Ending), crate::RunError> {
     run_suite_with(
         target,
@@ -46,20 +47,20 @@ pub async fn run_suite(
         strict,
         None,
         std::time::Duration::from_secs(30),
-        stop,
+        signal,
     )
     .await
 }
 
 /// [`run_suite`] with a Label Studio deployment for the end-to-end checks.
-pub async fn run_suite_with(
+pub async fn run_suite_with<F: Future<Output = ()>>(
     target: &Target,
     suite: &Suite,
     writer: &ReportWriter,
     strict: bool,
     label_studio: Option<Deployment>,
     cleanup_limit: std::time::Duration,
-    stop: impl Future<Output = ()>,
+    signal: impl Fn() -> F,
 ) -> Result<(RunReport, Ending), crate::RunError> {
     let storage = Storage::new(target)?;
     // The credentials first, once: a chain step that fails is reported as such, and no check
@@ -116,6 +117,7 @@ pub async fn run_suite_with(
         }
     })
     .catch_unwind();
+    let stop = signal();
     tokio::pin!(stop);
     let mut ending = tokio::select! {
         finished = work => if finished.is_ok() { Ending::Completed } else { Ending::Crashed },
@@ -124,10 +126,11 @@ pub async fn run_suite_with(
 
     // The Label Studio project first (it refers to the object), then the objects.
     let projects_left = label_studio::finish(&ctx).await;
-    let (cleanup, interrupted) = crate::command::lifecycle::bounded_cleanup(
+    let (cleanup, interrupted) = crate::safety::bounded_cleanup(
         &ctx.store,
         cleanup_limit,
         ending == Ending::Interrupted,
+        &signal,
     )
     .await;
     report.cleanup = cleanup;

@@ -34,7 +34,7 @@ pub async fn run(args: &CheckArgs) -> Result<Exit, RunError> {
         args.strict,
         label_studio,
         cleanup_limit,
-        interrupted(),
+        interrupted,
     )
     .await?;
     print(args.report_dir.as_deref(), &args.formats, &report);

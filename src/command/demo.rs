@@ -85,7 +85,7 @@ async fn check_each(
         let resolved = config::resolve(&TargetOptions::default(), &env)?;
         let started = Instant::now();
         let (report, ending) =
-            run_suite(&resolved.target, suite, writer, false, interrupted()).await?;
+            run_suite(&resolved.target, suite, writer, false, interrupted).await?;
         if ending != Ending::Completed {
             return Err(RunError::Incomplete(anyhow::anyhow!(
                 "the demo was interrupted during {}; cleanup ran",

@@ -1,15 +1,10 @@
-//! The run lifecycle `check` and `load` (and `demo`) share: signals, bounded cleanup, printing
-//! the report, listing leftovers.
+//! The run lifecycle `check` and `load` (and `demo`) share: signals, the cleanup time limit,
+//! printing the report, listing leftovers.
 use std::io::Write as _;
-use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use futures::FutureExt;
-
-use crate::report::{Cleanup, Exporter, ReportFormat, RunReport, exporter, text::TextExporter};
-use crate::safety::{CleanupEnd, SafeStore};
+use crate::report::{Exporter, ReportFormat, RunReport, exporter, text::TextExporter};
 use crate::{RunError, config};
 
 /// Prints the report: as text, or in the one format asked for when no --report-dir is given
@@ -51,48 +46,6 @@ pub fn cleanup_limit(value: &str) -> Result<Duration, RunError> {
             config::parse::shorten(value)
         ))),
     }
-}
-
-/// Deletes what the run wrote, for at most `limit`. A signal during cleanup makes the run
-/// one that was interrupted (exit 3); a signal once the run is already interrupted (the
-/// second Ctrl-C) stops waiting. A panic in cleanup loses nothing: what was not deleted is
-/// listed. Returns the cleanup and whether the run is now interrupted.
-pub async fn bounded_cleanup(
-    store: &SafeStore,
-    limit: Duration,
-    interrupted_already: bool,
-) -> (Cleanup, bool) {
-    let signalled = AtomicBool::new(false);
-    let stop = async {
-        if !interrupted_already {
-            interrupted().await;
-            signalled.store(true, Ordering::Relaxed);
-        }
-        interrupted().await;
-    };
-    let work = AssertUnwindSafe(store.cleanup_within(limit, stop)).catch_unwind();
-    let (cleanup, end) = match work.await {
-        Ok(done) => done,
-        Err(_) => {
-            eprintln!("internal error: cleanup panicked; the objects it had not deleted follow");
-            let cleanup = Cleanup {
-                leftover: store.ledger().keys(),
-                ..Default::default()
-            };
-            (cleanup, CleanupEnd::Stopped)
-        }
-    };
-    match end {
-        CleanupEnd::Done => {}
-        CleanupEnd::TimedOut => eprintln!(
-            "cleanup: stopped waiting after {} (--cleanup-timeout)",
-            humantime::format_duration(limit)
-        ),
-        CleanupEnd::Stopped => eprintln!("cleanup: stopped waiting (second signal)"),
-    }
-    let interrupted =
-        interrupted_already || signalled.load(Ordering::Relaxed) || end == CleanupEnd::Stopped;
-    (cleanup, interrupted)
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 
-use super::lifecycle::{bounded_cleanup, interrupted, print, report_leftovers};
+use super::lifecycle::{interrupted, print, report_leftovers};
 pub use super::load_setup::Setup;
 use super::load_setup::bad;
 use crate::checks::{CheckResult, Status};
@@ -273,8 +273,13 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
         r.abort();
     }
 
-    let (cleanup, interrupted) =
-        bounded_cleanup(&store, setup.cleanup_limit, ending == Ending::Interrupted).await;
+    let (cleanup, interrupted) = crate::safety::bounded_cleanup(
+        &store,
+        setup.cleanup_limit,
+        ending == Ending::Interrupted,
+        interrupted,
+    )
+    .await;
     report.cleanup = cleanup;
     if interrupted {
         ending = Ending::Interrupted;
