@@ -518,16 +518,6 @@ async fn unset_signature_version_presigns_as_boto3_does_per_region() {
     let Some(base) = support::env_file(Kind::S3, S3User::Full) else {
         return;
     };
-    let emu = support::emulators().expect("started above");
-    let venv = std::fs::read_dir(emu.layout().cache_dir.join("venv"))
-        .expect("the emulators' venvs")
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("moto-"))
-        })
-        .expect("moto's venv (boto3 1.44.8, as Label Studio 1.23.2 pins, comes with it)");
     let regions = [
         None,
         Some("us-east-1"),
@@ -548,7 +538,7 @@ for region in sys.argv[2:]:
     url = s3.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"}, ExpiresIn=60)
     print("v2" if "AWSAccessKeyId=" in url else "v4" if "X-Amz-Algorithm=" in url else "?")
 "#;
-    let out = std::process::Command::new(venv.join("bin/python"))
+    let out = std::process::Command::new(support::emulators::boto3_python())
         .env_clear()
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .args(["-c", script, "http://127.0.0.1:9"])

@@ -59,11 +59,7 @@ fn front(cert: &Path, key: &Path) -> Option<u16> {
 
 /// boto3 (moto's virtualenv) lists the bucket over HTTPS with `verify=bundle`: true when it can.
 fn boto3_lists(endpoint: &str, bundle: &Path, id: &str, secret: &str) -> bool {
-    let python = support::emulators()
-        .unwrap()
-        .layout()
-        .cache_dir
-        .join("venv/moto-5.2.5/bin/python");
+    let python = support::emulators::boto3_python();
     let script = "import sys, boto3\n\
         c = boto3.client('s3', endpoint_url=sys.argv[1], verify=sys.argv[2], \
         aws_access_key_id=sys.argv[3], aws_secret_access_key=sys.argv[4], region_name='us-east-1')\n\

@@ -254,16 +254,6 @@ fn boto3_oracle(name: &str, refused: &str) {
     let Some(env) = support::env_file(Kind::S3, S3User::Full) else {
         return;
     };
-    let emu = support::emulators().expect("started above");
-    let venv = std::fs::read_dir(emu.layout().cache_dir.join("venv"))
-        .expect("the emulators' venvs")
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("moto-"))
-        })
-        .expect("moto's venv (boto3 comes with it)");
     let text = std::fs::read_to_string(&env).unwrap();
     let var = |name: &str| {
         text.lines()
@@ -295,7 +285,7 @@ except urllib.error.HTTPError as e:
 s3.delete_object(Bucket=bucket, Key=key)
 print("delete: ok")
 "#;
-    let out = std::process::Command::new(venv.join("bin/python"))
+    let out = std::process::Command::new(support::emulators::boto3_python())
         .env_clear()
         .args(["-c", script])
         .arg(format!("http://{}", stand_in.addr))

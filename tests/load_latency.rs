@@ -3,55 +3,14 @@
 //! latency distribution against a known delay, with generous tolerances.
 #[path = "support/delay_proxy.rs"]
 mod delay_proxy;
-
-use std::sync::Arc;
-use std::time::Duration;
+#[path = "support/load_rig.rs"]
+mod load_rig;
 
 use delay_proxy::{DelayProxy, DelaySpec, start_origin};
-use lsprobe::config::Secret;
-use lsprobe::load::schedule::{parse_op_mix, parse_size_mix};
-use lsprobe::load::sigv4::{S3Config, S3Requests};
+use load_rig::{dataset, plan, requests};
 use lsprobe::load::suite::CapacitySuite;
-use lsprobe::load::{self, Bound, Dataset, Endpoint, LoadPlan, LoadSummary, Mode, Op};
-
-fn requests(addr: std::net::SocketAddr) -> S3Requests {
-    S3Requests::new(S3Config {
-        endpoint: Arc::new(Endpoint::parse(&format!("http://{addr}")).unwrap()),
-        bucket: "bkt".into(),
-        region: "us-east-1".into(),
-        access_key_id: Secret::new("AKID"),
-        secret_access_key: Secret::new("SECRET"),
-        session_token: None,
-    })
-}
-
-fn plan(mode: Mode, concurrency: usize, bound: Bound) -> LoadPlan {
-    LoadPlan {
-        mode,
-        concurrency,
-        bound,
-        warmup: Duration::ZERO,
-        mix: parse_op_mix("get=1").unwrap(),
-        sizes: parse_size_mix("4KiB").unwrap(),
-        objects: 4,
-        timeout: Duration::from_secs(10),
-        list_max_keys: 10,
-        put_slots: 2,
-        seed: 1,
-        timeline: true,
-        backoff_max: Duration::from_secs(20),
-        stop_after_failures: 20,
-    }
-}
-
-fn dataset() -> Dataset {
-    Dataset {
-        objects: (0..4).map(|i| (format!("run/get/{i}"), 4096)).collect(),
-        list_prefix: "run/".into(),
-        write_prefix: Some("run/".into()),
-        written: vec![],
-    }
-}
+use lsprobe::load::{self, Bound, LoadPlan, LoadSummary, Mode, Op};
+use std::time::Duration;
 
 async fn measure(spec: DelaySpec, plan: LoadPlan, required: &str) -> LoadSummary {
     let origin = start_origin(4096).await;

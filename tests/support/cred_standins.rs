@@ -127,34 +127,7 @@ fn expiration(lifetime_secs: i64) -> String {
 /// IMDSv2 handing out `key_id` / `secret` as role `node-role`'s credentials, valid for
 /// `lifetime_secs`.
 pub fn imds(key_id: &str, secret: &str, lifetime_secs: i64) -> StandIn {
-    let (key_id, secret) = (key_id.to_string(), secret.to_string());
-    StandIn::start(move |r| {
-        let token_ok = r
-            .headers
-            .iter()
-            .any(|(k, v)| k == "x-aws-ec2-metadata-token" && v == "imds-token");
-        match (r.method.as_str(), r.path.as_str()) {
-            ("PUT", "/latest/api/token") => (200, "text/plain", "imds-token".into()),
-            (_, _) if !token_ok => (401, "text/plain", String::new()),
-            ("GET", "/latest/meta-data/iam/security-credentials/") => {
-                (200, "text/plain", "node-role".into())
-            }
-            ("GET", "/latest/meta-data/iam/security-credentials/node-role") => (
-                200,
-                "application/json",
-                serde_json::json!({
-                    "Code": "Success",
-                    "Type": "AWS-HMAC",
-                    "AccessKeyId": key_id,
-                    "SecretAccessKey": secret,
-                    "Token": "",
-                    "Expiration": expiration(lifetime_secs),
-                })
-                .to_string(),
-            ),
-            _ => (404, "text/plain", String::new()),
-        }
-    })
+    imds_serving(key_id, secret, lifetime_secs, None)
 }
 
 /// Session tokens handed out, with the instant each expires (the same type as
@@ -170,6 +143,15 @@ pub fn imds_rotating(
     lifetime_secs: i64,
     tokens: SessionTokens,
 ) -> StandIn {
+    imds_serving(key_id, secret, lifetime_secs, Some(tokens))
+}
+
+fn imds_serving(
+    key_id: &str,
+    secret: &str,
+    lifetime_secs: i64,
+    tokens: Option<SessionTokens>,
+) -> StandIn {
     let (key_id, secret) = (key_id.to_string(), secret.to_string());
     let issued = std::sync::atomic::AtomicU64::new(0);
     StandIn::start(move |r| {
@@ -184,13 +166,19 @@ pub fn imds_rotating(
                 (200, "text/plain", "node-role".into())
             }
             ("GET", "/latest/meta-data/iam/security-credentials/node-role") => {
-                let n = issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let token = format!("session-{n}");
-                let lifetime = std::time::Duration::from_secs(lifetime_secs as u64);
-                tokens
-                    .lock()
-                    .unwrap()
-                    .insert(token.clone(), std::time::Instant::now() + lifetime);
+                let token = match &tokens {
+                    None => String::new(),
+                    Some(tokens) => {
+                        let n = issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let token = format!("session-{n}");
+                        let lifetime = std::time::Duration::from_secs(lifetime_secs as u64);
+                        tokens
+                            .lock()
+                            .unwrap()
+                            .insert(token.clone(), std::time::Instant::now() + lifetime);
+                        token
+                    }
+                };
                 (
                     200,
                     "application/json",

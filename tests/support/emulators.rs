@@ -85,6 +85,22 @@ pub fn emulators() -> Option<&'static Emulators> {
     }
 }
 
+/// The Python of moto's virtualenv, which holds boto3 1.44.8 (the version Label Studio 1.23.2
+/// runs): the oracle for what Label Studio's S3 client does. Installed with the emulators.
+pub fn boto3_python() -> PathBuf {
+    let emu = emulators().expect("the emulators (and so moto's venv) are installed");
+    std::fs::read_dir(emu.layout().cache_dir.join("venv"))
+        .expect("the emulators' venvs")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("moto-"))
+        })
+        .expect("moto's venv")
+        .join("bin/python")
+}
+
 /// Writes the env.list reaching `kind` (for s3-iam, as `user`) into the state dir; returns its path.
 pub fn env_file(kind: Kind, user: S3User) -> Option<PathBuf> {
     let emu = emulators()?;
