@@ -645,7 +645,8 @@ fn aws_sourced_federation_is_refused_clearly_by_show_and_check() {
     let json = wif_json(
         dir.path(),
         "http://127.0.0.1:9",
-        r#"{"environment_id":"aws1","region_url":"http://169.254.169.254/latest/meta-data/placement/availability-zone","url":"http://169.254.169.254/latest/meta-data/iam/security-credentials","regional_cred_verification_url":"https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"}"#,
+        // The aws1 shape, every address on a closed loopback port: refused before any request.
+        r#"{"environment_id":"aws1","region_url":"http://127.0.0.1:9/latest/meta-data/placement/availability-zone","url":"http://127.0.0.1:9/latest/meta-data/iam/security-credentials","regional_cred_verification_url":"http://127.0.0.1:9/?Action=GetCallerIdentity&Version=2011-06-15"}"#,
         false,
     );
     let env = dir.path().join("env.list");
