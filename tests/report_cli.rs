@@ -47,13 +47,17 @@ fn load_into(env: &Path, dir: &Path, extra: &[&str]) -> Output {
     lsprobe(&args, &[env])
 }
 
-fn s3_env() -> Option<PathBuf> {
-    support::env_file(Kind::S3, S3User::Full)
+/// The s3rver bucket, one test at a time: a check's folder and isolation checks must not see
+/// the objects another test's load run is writing beside it.
+fn s3_env() -> Option<(std::sync::MutexGuard<'static, ()>, PathBuf)> {
+    static BUCKET: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let turn = BUCKET.lock().unwrap_or_else(|e| e.into_inner());
+    Some((turn, support::env_file(Kind::S3, S3User::Full)?))
 }
 
 #[test]
 fn markdown_summary_of_a_check_and_of_its_json_report_agree() {
-    let Some(env) = s3_env() else { return };
+    let Some((_turn, env)) = s3_env() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = lsprobe(
         &[
@@ -95,7 +99,7 @@ fn markdown_summary_of_a_check_and_of_its_json_report_agree() {
 
 #[test]
 fn markdown_of_a_load_run_shows_the_figures_and_the_verdict() {
-    let Some(env) = s3_env() else { return };
+    let Some((_turn, env)) = s3_env() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = load_into(&env, dir.path(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -154,7 +158,7 @@ fn read_json(path: &Path) -> serde_json::Value {
 
 #[test]
 fn merge_of_three_parallel_runs_equals_one_histogram_of_all_their_samples() {
-    let Some(env) = s3_env() else { return };
+    let Some((_turn, env)) = s3_env() else { return };
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     // Three copies at once, as an Indexed Job would run them.
     let children: Vec<_> = dirs
@@ -453,7 +457,7 @@ async fn compare_flags_fifty_injected_ms_and_not_a_rerun() {
 
 #[test]
 fn html_of_a_load_run_and_a_check_opens_offline_with_every_plot() {
-    let Some(env) = s3_env() else { return };
+    let Some((_turn, env)) = s3_env() else { return };
     let Some(chromium) = support::browser::chromium() else {
         return;
     };
