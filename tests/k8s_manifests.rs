@@ -509,3 +509,54 @@ fn the_load_copies_write_their_reports_and_the_merge_job_merges_them() {
         "the merged report counts every copy's requests"
     );
 }
+
+/// The examples under deploy/k8s/ are exactly what `lsprobe k8s` renders from the fixtures
+/// (`LSPROBE_BLESS=1 cargo test --test k8s_manifests examples` rewrites them).
+#[test]
+fn the_examples_in_deploy_k8s_are_what_lsprobe_k8s_renders() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/k8s");
+    for (file, what, values, extra) in [
+        ("job.s3-irsa.yaml", "job", "s3-irsa.values.yaml", &[][..]),
+        (
+            "helm-test.azure-existing-secret.yaml",
+            "helm-test",
+            "azure-existing-secret.values.yaml",
+            &[][..],
+        ),
+        (
+            "cronjob.gcs-workload-identity.yaml",
+            "cronjob",
+            "gcs-workload-identity.values.yaml",
+            &["--", "--suite", "full"][..],
+        ),
+        (
+            "load.s3-existing-secret.yaml",
+            "load",
+            "s3-existing-secret.values.yaml",
+            &[
+                "--pods",
+                "4",
+                "--",
+                "--duration",
+                "60s",
+                "--concurrency",
+                "16",
+            ][..],
+        ),
+    ] {
+        let mut args = vec!["--namespace", "label-studio"];
+        args.extend(extra);
+        let (code, text, err) = k8s(what, &fixture(values), &args);
+        assert_eq!(code, 0, "{err}");
+        let path = deploy.join(file);
+        if std::env::var("LSPROBE_BLESS").is_ok_and(|v| v == "1") {
+            std::fs::write(&path, &text).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == text,
+            "{} differs from `lsprobe k8s {what}`; rerun with LSPROBE_BLESS=1",
+            path.display()
+        );
+    }
+}

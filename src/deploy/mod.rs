@@ -100,19 +100,16 @@ pub fn render(
             docs.push(common.merge_job(options.pods));
         }
     }
-    let header = format!(
+    let mut header = format!(
         "# Rendered by `lsprobe k8s` {} from the values of Helm release `{}` ({} persistence).\n\
-         # Label Studio's service account: {}{}.\n",
+         # Label Studio's service account: {}\n",
         env!("CARGO_PKG_VERSION"),
         common.release.name,
         common.release.storage_type,
         common.release.service_account,
-        common
-            .release
-            .keyless
-            .as_ref()
-            .map(|(k, v)| format!(" ({k}: {v})"))
-            .unwrap_or_default()
     );
+    if let Some((k, v)) = &common.release.keyless {
+        header.push_str(&format!("#   {k}: {v}\n"));
+    }
     Ok((format!("{header}{}", yaml::documents(&docs)), notes))
 }
