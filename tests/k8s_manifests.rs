@@ -99,8 +99,9 @@ fn assert_pod(spec: &Value, values_text: &str, secrets: Mounted) {
             .unwrap_or_else(|| panic!("{volume} is mounted"))
     };
     assert_eq!(mount_of("values")["mountPath"], "/etc/lsprobe/values");
+    let values_volume = volumes.iter().find(|v| v["name"] == "values").unwrap();
+    assert_eq!(values_volume["configMap"]["name"], "ls-lsprobe-values");
     assert!(values_text.starts_with("global:"), "{values_text}");
-    let _ = values_text;
     if secrets.is_empty() {
         assert_eq!(at("--secret-dir"), None, "{args:?}");
     } else {

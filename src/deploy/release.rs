@@ -29,8 +29,9 @@ pub struct Release {
     pub keyless: Option<(String, String)>,
     /// Existing secrets the storage settings name: secret name → keys read from it.
     pub secrets: BTreeMap<String, Vec<String>>,
-    /// Dotted paths of credentials written inline in the values file (then the file itself is
-    /// a secret).
+    /// Dotted paths of credentials written inline in the values file, and of other values that
+    /// look secret (a password, token, secret or key of another component): then the file
+    /// itself is one.
     pub inline_credentials: Vec<String>,
     /// Environment of the Label Studio pod that lsprobe does not read from the values file:
     /// `global.extraEnvironmentSecrets` (name → (secret, key)) ...
@@ -123,11 +124,16 @@ impl Release {
                 keys.push(secret_key);
             }
         }
-        let inline_credentials = INLINE
+        let mut inline_credentials: Vec<String> = INLINE
             .iter()
             .filter(|(t, key)| *t == storage_type && config(key).is_some_and(|v| !v.is_empty()))
             .map(|(t, key)| format!("global.persistence.config.{t}.{key}"))
             .collect();
+        for found in secret_looking(root, "") {
+            if !inline_credentials.contains(&found) {
+                inline_credentials.push(found);
+            }
+        }
         let service_account = service_account(
             name,
             get(&["app", "serviceAccount", "create"]).and_then(scalar),
@@ -218,6 +224,41 @@ fn service_account(
         .to_string()
 }
 
+/// Keys anywhere in the file whose name says they hold a secret (`password`, `token`,
+/// `secret`, `...key`) with a non-empty value, except references to Kubernetes secrets
+/// (`...ExistingSecret[Key]`, `secretName` / `secretKey` pairs).
+fn secret_looking(node: &Yaml<'_>, path: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Some(map) = node.as_mapping() else {
+        return found;
+    };
+    let is_reference = map.iter().any(|(k, _)| k.as_str() == Some("secretName"));
+    for (k, v) in map {
+        let Some(key) = k.as_str() else { continue };
+        let here = if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        };
+        if v.is_mapping() {
+            found.extend(secret_looking(v, &here));
+            continue;
+        }
+        let lower = key.to_ascii_lowercase();
+        let named_secret = ["password", "token", "secret"]
+            .iter()
+            .any(|w| lower.contains(w))
+            || lower.ends_with("key");
+        let reference = lower.ends_with("existingsecret")
+            || lower.ends_with("existingsecretkey")
+            || (is_reference && matches!(key, "secretName" | "secretKey"));
+        if named_secret && !reference && scalar(v).is_some_and(|s| !s.is_empty()) {
+            found.push(here);
+        }
+    }
+    found
+}
+
 /// Variables lsprobe reads from its environment (storage settings in Label Studio's three
 /// spellings, the SDKs' credential chains, the browser origin).
 fn read_by_lsprobe(name: &str) -> bool {
@@ -292,6 +333,20 @@ mod tests {
         assert_eq!(
             r.env_from_secrets.keys().collect::<Vec<_>>(),
             vec!["STORAGE_AZURE_FOLDER"]
+        );
+    }
+
+    #[test]
+    fn other_secrets_in_the_file_are_found_but_references_are_not() {
+        let text = format!(
+            "{S3_SECRET}  extraEnvironmentVars:\n    LABEL_STUDIO_PASSWORD: hunter2\n    \
+             LABEL_STUDIO_USERNAME: me\n  pgConfig:\n    password:\n      secretName: db\n      \
+             secretKey: pw\npostgresql:\n  auth:\n    password: \"\"\n"
+        );
+        let r = read(&text).unwrap();
+        assert_eq!(
+            r.inline_credentials,
+            vec!["global.extraEnvironmentVars.LABEL_STUDIO_PASSWORD"]
         );
     }
 
