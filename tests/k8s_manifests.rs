@@ -231,6 +231,23 @@ fn s3_irsa_gcs_workload_identity_and_azure_secrets_render_valid_manifests() {
                             "/reports/merged.json"
                         ]
                     );
+                    let c = &load["spec"]["template"]["spec"]["containers"][0];
+                    let index = c["env"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|e| e["name"] == "JOB_COMPLETION_INDEX")
+                        .expect("the completion index in the env");
+                    assert_eq!(
+                        index["valueFrom"]["fieldRef"]["fieldPath"],
+                        "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+                    );
+                    let args = strs(&c["args"]);
+                    assert!(
+                        args.windows(2)
+                            .any(|w| w == ["--report-dir", "/reports/$(JOB_COMPLETION_INDEX)"]),
+                        "{args:?}"
+                    );
                     let claim = kind(&docs, "PersistentVolumeClaim")[0];
                     assert_eq!(claim["spec"]["accessModes"][0], "ReadWriteMany");
                     vec![&load["spec"]["template"]["spec"]]

@@ -96,8 +96,10 @@ impl Common {
                 "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}));
         }
         if component == "load" {
+            // What the Job controller adds to an Indexed Job's containers, declared here so
+            // that `$(JOB_COMPLETION_INDEX)` in the args expands on every Kubernetes version.
             env.push(
-                json!({"name": "LSPROBE_SHARD_INDEX", "valueFrom": {"fieldRef": {
+                json!({"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
                 "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}}),
             );
         }
@@ -246,7 +248,7 @@ impl Common {
                 "--format",
                 "json",
                 "--report-dir",
-                &format!("{REPORTS}/$(LSPROBE_SHARD_INDEX)"),
+                &format!("{REPORTS}/$(JOB_COMPLETION_INDEX)"),
             ]
             .map(String::from),
         );
