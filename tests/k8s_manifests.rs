@@ -578,3 +578,44 @@ fn the_examples_in_deploy_k8s_are_what_lsprobe_k8s_renders() {
         );
     }
 }
+
+/// The pod gets the environment the chart gives Label Studio's app pod that lsprobe does not
+/// read from the values file: the ingress origin, app-level variables, variables from secrets.
+#[test]
+fn the_pod_has_the_label_studio_pods_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("ls-values.yaml");
+    let irsa = std::fs::read_to_string(fixture("s3-irsa.values.yaml")).unwrap();
+    let text = irsa.replace(
+        "global:\n",
+        "global:\n  extraEnvironmentSecrets:\n    aws.sts.regional.endpoints:\n      secretName: ls-env\n      secretKey: sts\n    postgre.password:\n      secretName: db\n      secretKey: pw\n",
+    );
+    let text = text.replace(
+        "app:\n  serviceAccount:",
+        "app:\n  contextPath: /ls\n  ingress:\n    enabled: true\n    host: ls.example.com\n    tls:\n      - secretName: ls-tls\n  extraEnvironmentVars:\n    AWS_REGION: us-east-2\n    DEBUG: \"1\"\n  serviceAccount:",
+    );
+    std::fs::write(&values, &text).unwrap();
+    let (yaml, docs) = rendered("job", &values, &[]);
+    validate(&yaml, "environment");
+    let env = &kind(&docs, "Job")[0]["spec"]["template"]["spec"]["containers"][0]["env"];
+    let get = |name: &str| {
+        env.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .cloned()
+    };
+    assert_eq!(
+        get("LABEL_STUDIO_HOST").unwrap()["value"],
+        "https://ls.example.com/ls",
+        "the CORS origin, as the chart derives it from the ingress"
+    );
+    assert_eq!(get("AWS_REGION").unwrap()["value"], "us-east-2");
+    let sts = get("AWS_STS_REGIONAL_ENDPOINTS").expect("named as the chart names it");
+    assert_eq!(sts["valueFrom"]["secretKeyRef"]["name"], "ls-env");
+    assert_eq!(sts["valueFrom"]["secretKeyRef"]["key"], "sts");
+    assert!(
+        get("DEBUG").is_none() && get("POSTGRE_PASSWORD").is_none(),
+        "only what lsprobe reads"
+    );
+}

@@ -91,6 +91,9 @@ impl Common {
         if let Some(host) = r.label_studio_host.as_ref().filter(|_| reads_bucket) {
             env.push(json!({"name": "LABEL_STUDIO_HOST", "value": host}));
         }
+        for (var, value) in r.env_values.iter().filter(|_| reads_bucket) {
+            env.push(json!({"name": var, "value": value}));
+        }
         for (var, (secret, key)) in r.env_from_secrets.iter().filter(|_| reads_bucket) {
             env.push(json!({"name": var,
                 "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}));

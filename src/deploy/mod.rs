@@ -57,6 +57,14 @@ pub fn render(
             common.release.inline_credentials.join(", ")
         ));
     }
+    if !common.release.overridden.is_empty() {
+        notes.push(format!(
+            "{} set storage variables for the Label Studio app only, where they override \
+             global.persistence; lsprobe reads global.persistence from the values file first, \
+             so it checks what global.persistence says: move the setting there",
+            common.release.overridden.join(", ")
+        ));
+    }
     if options.manifest == Manifest::HelmTest && common.values_text.contains("{{") {
         notes.push(
             "the values file contains `{{`: Helm renders chart templates, so escape it \

@@ -34,8 +34,13 @@ pub struct Release {
     /// itself is one.
     pub inline_credentials: Vec<String>,
     /// Environment of the Label Studio pod that lsprobe does not read from the values file:
-    /// `global.extraEnvironmentSecrets` (name → (secret, key)) ...
+    /// `global.` and `app.extraEnvironmentSecrets` (name → (secret, key)) ...
     pub env_from_secrets: BTreeMap<String, (String, String)>,
+    /// ... and `app.extraEnvironmentVars` lsprobe reads (name → value) ...
+    pub env_values: BTreeMap<String, String>,
+    /// App-level settings of storage variables: in the Label Studio pod they override
+    /// `global.persistence`, while lsprobe reads the values file first.
+    pub overridden: Vec<String>,
     /// ... and `LABEL_STUDIO_HOST` as the chart derives it from `app.ingress`.
     pub label_studio_host: Option<String>,
 }
@@ -150,8 +155,15 @@ impl Release {
             Some((k.to_string(), scalar(v)?))
         });
         let mut env_from_secrets = BTreeMap::new();
-        if let Some(map) = get(&["global", "extraEnvironmentSecrets"]).and_then(|m| m.as_mapping())
-        {
+        let mut env_values = BTreeMap::new();
+        let mut overridden = Vec::new();
+        // The chart: `printf "%s" $key | replace "." "_" | upper`.
+        let env_name = |key: &str| key.replace('.', "_").to_uppercase();
+        for scope in ["global", "app"] {
+            let Some(map) = get(&[scope, "extraEnvironmentSecrets"]).and_then(|m| m.as_mapping())
+            else {
+                continue;
+            };
             for (k, v) in map {
                 let (Some(key), Some(secret), Some(secret_key)) = (
                     scalar(k),
@@ -160,10 +172,26 @@ impl Release {
                 ) else {
                     continue;
                 };
-                // The chart: `printf "%s" $key | replace "." "_" | upper`.
-                let env = key.replace('.', "_").to_uppercase();
+                let env = env_name(&key);
                 if read_by_lsprobe(&env) {
+                    if scope == "app" && is_storage(&env) {
+                        overridden.push(format!("app.extraEnvironmentSecrets.{key}"));
+                    }
                     env_from_secrets.insert(env, (secret, secret_key));
+                }
+            }
+        }
+        if let Some(map) = get(&["app", "extraEnvironmentVars"]).and_then(|m| m.as_mapping()) {
+            for (k, v) in map {
+                let (Some(key), Some(value)) = (scalar(k), scalar(v)) else {
+                    continue;
+                };
+                let env = env_name(&key);
+                if read_by_lsprobe(&env) {
+                    if is_storage(&env) {
+                        overridden.push(format!("app.extraEnvironmentVars.{key}"));
+                    }
+                    env_values.insert(env, value);
                 }
             }
         }
@@ -192,6 +220,8 @@ impl Release {
             secrets,
             inline_credentials,
             env_from_secrets,
+            env_values,
+            overridden,
             label_studio_host,
         })
     }
@@ -272,6 +302,15 @@ fn read_by_lsprobe(name: &str) -> bool {
         || name == "LABEL_STUDIO_HOST"
 }
 
+/// A storage variable in any of Label Studio's spellings.
+fn is_storage(name: &str) -> bool {
+    let bare = name
+        .strip_prefix("LABEL_STUDIO_")
+        .or_else(|| name.strip_prefix("HEARTEX_"))
+        .unwrap_or(name);
+    bare.starts_with("STORAGE_")
+}
+
 fn scalar(node: &Yaml<'_>) -> Option<String> {
     match node {
         Yaml::Value(Scalar::String(s)) => Some(s.to_string()),
@@ -333,6 +372,23 @@ mod tests {
         assert_eq!(
             r.env_from_secrets.keys().collect::<Vec<_>>(),
             vec!["STORAGE_AZURE_FOLDER"]
+        );
+        assert!(
+            r.overridden.is_empty(),
+            "global extras do not beat global.persistence"
+        );
+        let text = format!(
+            "{S3_SECRET}app:\n  extraEnvironmentVars:\n    AWS_STS_REGIONAL_ENDPOINTS: regional\n    \
+             STORAGE_AWS_FOLDER: other\n    DEBUG: \"1\"\n"
+        );
+        let r = read(&text).unwrap();
+        assert_eq!(
+            r.env_values.keys().collect::<Vec<_>>(),
+            vec!["AWS_STS_REGIONAL_ENDPOINTS", "STORAGE_AWS_FOLDER"]
+        );
+        assert_eq!(
+            r.overridden,
+            vec!["app.extraEnvironmentVars.STORAGE_AWS_FOLDER"]
         );
     }
 
