@@ -283,6 +283,33 @@ pub struct LoadArgs {
     /// How many requests to measure instead of a duration.
     #[arg(long, allow_negative_numbers = true)]
     pub requests: Option<u64>,
+    /// Stop once throughput and p99 have been stable (within --autoterm-tolerance) for
+    /// --autoterm-window; --duration is then the cap. Not with --requests.
+    #[arg(long)]
+    pub autoterm: bool,
+    /// How long throughput and p99 must have been stable, e.g. `10s` (whole seconds, at least
+    /// 5s; default 10s).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        requires = "autoterm",
+        allow_hyphen_values = true
+    )]
+    pub autoterm_window: Option<String>,
+    /// How far (percent) the window's blocks may stray from the window, e.g. `7.5` (warp's
+    /// default, the default here too).
+    #[arg(
+        long,
+        value_name = "PERCENT",
+        requires = "autoterm",
+        allow_hyphen_values = true
+    )]
+    pub autoterm_tolerance: Option<String>,
+    /// Run as copy I of N of one sharded run (0-based, like JOB_COMPLETION_INDEX): this copy
+    /// takes its part of --requests, --objects and --rate, its own run prefix and cleanup.
+    /// Without it, JOB_COMPLETION_INDEX with LSPROBE_SHARD_COUNT set the shard.
+    #[arg(long, value_name = "I/N", allow_hyphen_values = true)]
+    pub shard: Option<String>,
     /// Open loop at this many requests per second (latency from the intended start).
     #[arg(long, value_name = "OPS_PER_S", allow_negative_numbers = true)]
     pub rate: Option<f64>,
