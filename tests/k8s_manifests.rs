@@ -248,6 +248,11 @@ fn s3_irsa_gcs_workload_identity_and_azure_secrets_render_valid_manifests() {
                             .any(|w| w == ["--report-dir", "/reports/$(JOB_COMPLETION_INDEX)"]),
                         "{args:?}"
                     );
+                    assert!(
+                        args.windows(2)
+                            .any(|w| w == ["--shard", "$(JOB_COMPLETION_INDEX)/3"]),
+                        "copy I of 3 of one run: {args:?}"
+                    );
                     let claim = kind(&docs, "PersistentVolumeClaim")[0];
                     assert_eq!(claim["spec"]["accessModes"][0], "ReadWriteMany");
                     vec![&load["spec"]["template"]["spec"]]
@@ -284,6 +289,13 @@ fn bad_input_is_exit_2_naming_it() {
             "--format",
         ),
         ("load", s3.clone(), vec!["--pods", "0"], "--pods 0"),
+        (
+            "load",
+            s3.clone(),
+            vec!["--pods", "4", "--", "--requests", "3"],
+            "--requests 3",
+        ),
+        ("load", s3.clone(), vec!["--", "--shard", "0/2"], "--shard"),
         (
             "cronjob",
             s3.clone(),
@@ -525,6 +537,10 @@ fn the_load_copies_write_their_reports_and_the_merge_job_merges_them() {
     assert_eq!(
         merged_total, total,
         "the merged report counts every copy's requests"
+    );
+    assert_eq!(
+        merged_total, 30,
+        "two shards of --requests 30 are one run of 30 requests"
     );
 }
 

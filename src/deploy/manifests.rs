@@ -241,13 +241,16 @@ impl Common {
         format!("{REPORTS}/{index}/report.json")
     }
 
-    /// `pods` copies of `lsprobe load` with the same plan, copy I writing `/reports/I/`.
+    /// `pods` copies of `lsprobe load` making one sharded run of the plan (`--shard I/N`:
+    /// requests, objects and rate split among them), copy I writing `/reports/I/`.
     pub fn load_job(&self, pods: usize, load_args: &[String]) -> Value {
         let mut args = vec!["load".to_string()];
         args.extend(self.target_args());
         args.extend(load_args.iter().cloned());
         args.extend(
             [
+                "--shard",
+                &format!("$(JOB_COMPLETION_INDEX)/{pods}"),
                 "--format",
                 "json",
                 "--report-dir",
