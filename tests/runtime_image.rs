@@ -379,4 +379,13 @@ fn tls_is_verified_against_the_images_ca_bundle() {
     assert_eq!(run.code, 0, "{report}\n{}", run.stderr);
     assert_eq!(report["summary"]["failed"], 0, "{report}");
     assert_eq!(report["target"]["endpoint"], format!("{endpoint}/"));
+
+    // Or only the cluster's CA, mounted as a file and named by SSL_CERT_FILE.
+    put(config.path(), &support::tls::pki().ca_bundle, "ca.pem");
+    let reports = reports_dir();
+    let extra = ["-e".to_string(), "SSL_CERT_FILE=/config/ca.pem".to_string()];
+    let run = run_container(config.path(), reports.path(), &extra, &args);
+    let report = run.report.expect("report.json");
+    assert_eq!(run.code, 0, "{report}\n{}", run.stderr);
+    assert_eq!(report["summary"]["failed"], 0, "{report}");
 }

@@ -146,7 +146,9 @@ else
   cp "$binary" "$context/lsprobe"
   chmod 0755 "$context/lsprobe"
   printf '%s\n' "$containerfile" >"$context/Containerfile"
-  lsp_podman build --quiet --layers -f "$context/Containerfile" -t "$content_tag" "$context" >&2 ||
+  # One commit at the end: with the vfs driver each committed step copies the whole tree
+  # (measured: 55 s per build with --layers, 11 s without; the root filesystem is cached anyway).
+  lsp_podman build --quiet --layers=false -f "$context/Containerfile" -t "$content_tag" "$context" >&2 ||
     die "podman build failed (see above)"
   rm -rf "$context"
   trap - EXIT
