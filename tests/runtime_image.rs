@@ -247,6 +247,37 @@ fn the_container_passes_the_full_suite_on_each_cloud_and_writes_reports_to_the_v
 }
 
 #[test]
+fn the_env_list_can_be_the_containers_environment() {
+    let Some(tag) = image::image() else {
+        return;
+    };
+    let Some(env) = support::env_file(Kind::Azure, S3User::Full) else {
+        return;
+    };
+    // `docker run --env-file env.list`, as Label Studio's own container is started.
+    let env_arg = env.to_string_lossy().into_owned();
+    let out = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--env-file",
+        &env_arg,
+        tag,
+        "check",
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    validate_schema(&report);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["target"]["provider"], "azure");
+    assert_eq!(report["summary"]["failed"], 0, "{report}");
+}
+
+#[test]
 fn the_containers_exit_code_is_the_checks() {
     if image::image().is_none() {
         return;
