@@ -74,6 +74,21 @@ fn the_image_is_the_dockerfiles_runtime_stage_without_emulators() {
             .map(|(_, a)| a.clone())
             .unwrap_or_else(|| panic!("the Dockerfile's runtime stage has no {name}"))
     };
+    // The user is made by the same commands in both builds.
+    let squeeze = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let run = squeeze(&one("RUN"));
+    let script =
+        std::fs::read_to_string(image::repo().join("docker/local/build-runtime-image.sh")).unwrap();
+    for command in [
+        "groupadd --gid 65532 lsprobe",
+        "useradd --uid 65532 --gid 65532 --create-home --home-dir /home/lsprobe --shell /usr/sbin/nologin lsprobe",
+    ] {
+        assert!(run.contains(command), "the Dockerfile runs {command}");
+        assert!(
+            script.contains(command),
+            "build-runtime-image.sh runs {command}"
+        );
+    }
     assert_eq!(config["User"], one("USER"));
     assert_eq!(config["WorkingDir"], one("WORKDIR"));
     let json = |s: String| serde_json::from_str::<serde_json::Value>(&s).unwrap();
@@ -127,6 +142,32 @@ fn the_image_is_the_dockerfiles_runtime_stage_without_emulators() {
         &lines[5..],
         packages.split_whitespace().collect::<Vec<_>>(),
         "no emulator or runtime of one on PATH, and the pinned package versions installed"
+    );
+}
+
+#[test]
+fn the_build_script_names_a_bad_binary_and_builds_nothing() {
+    if image::image().is_none() {
+        return;
+    }
+    let missing = image::repo().join("target/no-such-lsprobe");
+    let out = Command::new("bash")
+        .arg(image::repo().join("docker/local/build-runtime-image.sh"))
+        .arg(&missing)
+        .env("LSPROBE_IMAGE", "localhost/lsprobe:never-built")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&*missing.to_string_lossy()), "{stderr}");
+    assert!(
+        stderr.contains("pass the path of a built lsprobe"),
+        "{stderr}"
+    );
+    assert!(
+        !podman(&["image", "exists", "localhost/lsprobe:never-built"])
+            .status
+            .success()
     );
 }
 

@@ -119,8 +119,9 @@ pub struct ContainerRun {
     pub reports: PathBuf,
 }
 
-/// `podman run --rm --network host -v CONFIG:/config:ro -v REPORTS:/reports [EXTRA...] IMAGE
-/// ARGS...`: the image's own user and entrypoint.
+/// `podman run --rm --network host --read-only -v CONFIG:/config:ro -v REPORTS:/reports
+/// [EXTRA...] IMAGE ARGS...`: the image's own user and entrypoint, and a read-only root
+/// filesystem with a tmpfs /tmp, as the Kubernetes manifests (deploy/k8s/) run it.
 pub fn run_container(
     config: &Path,
     reports: &Path,
@@ -135,6 +136,7 @@ pub fn run_container(
         "--rm",
         "--network",
         "host",
+        "--read-only",
         "-v",
         &config_volume,
         "-v",
