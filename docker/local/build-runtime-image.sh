@@ -22,7 +22,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-# shellcheck source=podman-env.sh
+# shellcheck source=SCRIPTDIR/podman-env.sh
 source "$here/podman-env.sh"
 
 die() {
@@ -79,7 +79,8 @@ slim=(
   --dpkgopt='path-exclude=/usr/share/lintian/*'
   --dpkgopt='path-exclude=/usr/share/locale/*'
 )
-# The Dockerfile's user, made by the same commands.
+# The Dockerfile's user, made by the same commands ($1 is the root mmdebstrap gives its hook).
+# shellcheck disable=SC2016
 user_hook='chroot "$1" groupadd --gid 65532 lsprobe && chroot "$1" useradd --uid 65532 --gid 65532 --create-home --home-dir /home/lsprobe --shell /usr/sbin/nologin lsprobe'
 
 cache=$LSPROBE_HOME/runtime-image
