@@ -13,10 +13,12 @@
 # target/debug/lsprobe (under $CARGO_TARGET_DIR when set). The image is tagged
 # $LSPROBE_IMAGE (default localhost/lsprobe:local) and localhost/lsprobe:content-<hash>; the
 # last line on stdout is the content tag (its name cannot be moved by another build).
+# $LSPROBE_IMAGE_SOURCE fills the org.opencontainers.image.source label (the Dockerfile's SOURCE).
 #
 # Cached by content under $LSPROBE_HOME/runtime-image: the root filesystem is made again only
 # when the package list, suite, mirrors or slimming change; the image only when the root
-# filesystem, the binary or the image's settings change. Needs (Debian): podman buildah runc
+# filesystem, the binary or the image's settings change (remove $LSPROBE_HOME/runtime-image to
+# take Debian's newer updates of the same packages). Needs (Debian): podman buildah runc
 # mmdebstrap; reaches deb.debian.org (or $LSPROBE_DEBIAN_MIRROR).
 set -euo pipefail
 
