@@ -8,6 +8,7 @@ mod demo;
 mod emulators;
 pub mod lifecycle;
 pub mod load;
+mod load_grant;
 mod load_setup;
 pub mod report;
 mod value_enums;

@@ -10,9 +10,11 @@
 //! The caller (CLI, after config resolution) supplies the request builder, the run prefix,
 //! and records the keys this module reports writing in its ledger.
 pub mod connection;
+pub mod gcs;
 pub(crate) mod progress;
 pub mod recorder;
 pub mod request;
+pub mod sas_grant;
 pub mod schedule;
 pub mod sharedkey;
 pub mod sigv4;
