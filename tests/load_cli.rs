@@ -399,7 +399,10 @@ fn gcs_without_a_token_is_refused_naming_the_metadata_server() {
         stderr.contains("no access token") && stderr.contains("GCE metadata server"),
         "{stderr}"
     );
-    assert!(stderr.contains("GOOGLE_APPLICATION_CREDENTIALS"), "the fix: {stderr}");
+    assert!(
+        stderr.contains("GOOGLE_APPLICATION_CREDENTIALS"),
+        "the fix: {stderr}"
+    );
     assert!(out.stdout.is_empty(), "nothing runs");
 }
 

@@ -139,7 +139,10 @@ impl Setup {
                  the mix (e.g. --mix get=80,head=20)"
             )));
         }
-        let mut verdict = suite.verdict.clone();
+        let mut verdict = match provider {
+            Some(p) => suite.verdict.clone().for_provider(p.as_str()),
+            None => suite.verdict.clone(),
+        };
         let required = match &args.require {
             Some(class) => {
                 if !verdict.profiles.iter().any(|p| &p.class == class) {
@@ -154,6 +157,10 @@ impl Setup {
             }
             None if provider == Some(Provider::Azure) => verdict
                 .required_azure
+                .clone()
+                .unwrap_or_else(|| verdict.required.clone()),
+            None if provider == Some(Provider::Gcs) => verdict
+                .required_gcs
                 .clone()
                 .unwrap_or_else(|| verdict.required.clone()),
             None => verdict.required.clone(),
@@ -237,6 +244,19 @@ mod tests {
         let defaults = setup(&[]).unwrap();
         assert_eq!(defaults.required, "hdd");
         assert_eq!(defaults.plan.mode, Mode::Closed);
+    }
+
+    #[test]
+    fn gcs_is_required_to_reach_the_gcs_profile_and_only_gcs_has_it() {
+        let cli = crate::cli::Cli::try_parse_from(["lsprobe", "load"]).unwrap();
+        let crate::cli::Command::Load(args) = cli.command else {
+            unreachable!()
+        };
+        let gcs = Setup::from_args(&args, Some(Provider::Gcs)).unwrap();
+        assert_eq!(gcs.required, "gcs");
+        assert!(gcs.verdict.profiles.iter().any(|p| p.class == "gcs"));
+        let e = setup(&["--require", "gcs"]).unwrap_err();
+        assert!(e.contains("--require gcs: no such class"), "{e}");
     }
 
     #[test]
