@@ -501,3 +501,221 @@ fn an_under_privileged_or_expired_sas_is_refused_before_any_request() {
     assert!(proxy.requests() > 40);
     drop(runtime);
 }
+
+/// Sends one lean request as it is (method, origin-form target, headers, body) to `base`.
+fn send(base: &str, req: http::Request<lsprobe::load::request::Body>) -> (u16, Vec<u8>) {
+    use http_body_util::BodyExt;
+    let (parts, body) = req.into_parts();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let body = body.collect().await.unwrap().to_bytes();
+        let mut headers = parts.headers.clone();
+        headers.remove(http::header::HOST);
+        let answer = reqwest::Client::new()
+            .request(parts.method, format!("{base}{}", parts.uri))
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.bytes().await.unwrap().to_vec())
+    })
+}
+
+/// The oracle: an object lsprobe's lean PUT stored on fake-gcs-server is the object
+/// google-cloud-storage's `upload_from_file` (Label Studio's upload) stores from the same bytes:
+/// same size, content type and MD5; the library reads lsprobe's bytes back; lsprobe's GET,
+/// HEAD, LIST and DELETE see and remove the library's object.
+#[test]
+fn gcs_lean_requests_store_what_google_cloud_storage_stores() {
+    use lsprobe::load::OpRequest;
+    use lsprobe::load::gcs::{GcsConfig, GcsRequests};
+    use lsprobe::load::request::{OpCall, Payload};
+    let Some(pairs) = env_pairs(Kind::Gcs) else {
+        return;
+    };
+    let Some(py) = ls_python() else { return };
+    let base = get(&pairs, "STORAGE_GCS_ENDPOINT")
+        .trim_end_matches('/')
+        .to_string();
+    let mut rq = GcsRequests::new(
+        GcsConfig {
+            endpoint: std::sync::Arc::new(lsprobe::load::Endpoint::parse(&base).unwrap()),
+            bucket: "lsprobe".into(),
+        },
+        None,
+    )
+    .unwrap();
+    let prefix = format!("media/lsprobe-test/{}/", uuid::Uuid::new_v4());
+    let ours = format!("{prefix}lean a+b ü.bin");
+    let theirs = format!("{prefix}sdk a+b ü.bin");
+    let body = Payload::generate(300_000, 7);
+    let path = rq.object_path(&ours);
+    let now = std::time::SystemTime::now();
+    let (status, answer) = send(
+        &base,
+        rq.build(
+            &OpCall::Put {
+                path: &path,
+                body: &body,
+            },
+            now,
+        ),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body.bin");
+    std::fs::write(&file, &body.bytes).unwrap();
+    let script = r#"
+import sys, hashlib
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+endpoint, ours, theirs, path = sys.argv[1:5]
+c = storage.Client(project="p", credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint})
+b = c.bucket("lsprobe")
+with open(path, "rb") as f:
+    b.blob(theirs).upload_from_file(f)
+data = open(path, "rb").read()
+assert b.blob(ours).download_as_bytes() == data, "the library reads what lsprobe wrote"
+for name in (ours, theirs):
+    o = b.get_blob(name)
+    print(o.name, o.size, o.content_type, o.md5_hash)
+"#;
+    let out = python(
+        &py,
+        script,
+        &[&base, &ours, &theirs, file.to_str().unwrap()],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let strip = |l: &str, name: &str| l.strip_prefix(name).unwrap().to_string();
+    assert_eq!(
+        strip(lines[0], &ours),
+        strip(lines[1], &theirs),
+        "same size, content type and MD5:\n{out}"
+    );
+    assert!(
+        lines[0].contains(" 300000 application/octet-stream "),
+        "{out}"
+    );
+    // lsprobe's other operations on the library's object.
+    let their_path = rq.object_path(&theirs);
+    let (status, got) = send(&base, rq.build(&OpCall::Get(&their_path), now));
+    assert_eq!((status, got == body.bytes), (200, true));
+    let (status, meta) = send(&base, rq.build(&OpCall::Head(&their_path), now));
+    assert_eq!(status, 200);
+    let meta: serde_json::Value = serde_json::from_slice(&meta).unwrap();
+    assert_eq!(meta["name"], theirs.as_str());
+    let list = OpCall::List {
+        prefix: &prefix,
+        max_keys: 1,
+        continuation: None,
+    };
+    let (status, page) = send(&base, rq.build(&list, now));
+    assert_eq!(status, 200);
+    let first = rq.parse_list(&page).unwrap();
+    assert_eq!(first.objects.len(), 1, "one per page");
+    let token = first.continuation.clone().expect("a second page");
+    let next = OpCall::List {
+        prefix: &prefix,
+        max_keys: 1,
+        continuation: Some(&token),
+    };
+    let (_, page) = send(&base, rq.build(&next, now));
+    let second = rq.parse_list(&page).unwrap();
+    let mut names: Vec<(String, u64)> = first.objects.into_iter().chain(second.objects).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![(ours.clone(), 300_000), (theirs.clone(), 300_000)]
+    );
+    for p in [&path, &their_path] {
+        let (status, _) = send(&base, rq.build(&OpCall::Delete(p), now));
+        // GCS answers 204; fake-gcs-server 200.
+        assert!(matches!(status, 200 | 204), "DELETE answered {status}");
+    }
+    assert!(gcs_names(&py, &base, &prefix).is_empty());
+}
+
+/// The oracle for SAS requests: azure-storage-blob, given the same SAS token, reads what
+/// lsprobe's lean PUT wrote, and lsprobe's lean GET reads what the library wrote.
+#[test]
+fn azure_sas_lean_requests_agree_with_azure_storage_blob() {
+    use lsprobe::load::OpRequest;
+    use lsprobe::load::request::{OpCall, Payload};
+    use lsprobe::load::sharedkey::AzureRequests;
+    let Some(pairs) = env_pairs(Kind::Azure) else {
+        return;
+    };
+    let Some(py) = ls_python() else { return };
+    let endpoint = get(&pairs, "LSPROBE_AZURE_ENDPOINT")
+        .trim_end_matches('/')
+        .to_string();
+    let container = get(&pairs, "STORAGE_AZURE_CONTAINER_NAME").to_string();
+    let token = sas(&pairs, "racwdl", 3600);
+    let mut rq = AzureRequests::with_sas(
+        std::sync::Arc::new(lsprobe::load::Endpoint::parse(&endpoint).unwrap()),
+        get(&pairs, "STORAGE_AZURE_ACCOUNT_NAME").to_string(),
+        &container,
+        lsprobe::config::Secret::new(token.clone()),
+    );
+    let origin = {
+        let u = url::Url::parse(&endpoint).unwrap();
+        format!("{}://{}", u.scheme(), u.host_str().unwrap()) + &format!(":{}", u.port().unwrap())
+    };
+    let prefix = format!("media/lsprobe-test/{}/", uuid::Uuid::new_v4());
+    let ours = format!("{prefix}lean a+b ü.bin");
+    let theirs = format!("{prefix}sdk a+b ü.bin");
+    let body = Payload::generate(100_000, 3);
+    let path = rq.object_path(&ours);
+    let now = std::time::SystemTime::now();
+    let put = rq.build(
+        &OpCall::Put {
+            path: &path,
+            body: &body,
+        },
+        now,
+    );
+    let (status, answer) = send(&origin, put);
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&answer));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body.bin");
+    std::fs::write(&file, &body.bytes).unwrap();
+    let script = r#"
+import sys
+from azure.storage.blob import ContainerClient
+endpoint, container, sas, ours, theirs, path = sys.argv[1:7]
+c = ContainerClient(account_url=endpoint, container_name=container, credential=sas)
+data = open(path, "rb").read()
+assert c.download_blob(ours).readall() == data, "the library reads what lsprobe wrote"
+c.upload_blob(theirs, data)
+for b in c.list_blobs(name_starts_with=sys.argv[7]):
+    print(b.name, b.size)
+"#;
+    let out = python(
+        &py,
+        script,
+        &[
+            &endpoint,
+            &container,
+            &token,
+            &ours,
+            &theirs,
+            file.to_str().unwrap(),
+            &prefix,
+        ],
+    );
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec![format!("{ours} 100000"), format!("{theirs} 100000")],
+        "{out}"
+    );
+    let their_path = rq.object_path(&theirs);
+    let (status, got) = send(&origin, rq.build(&OpCall::Get(&their_path), now));
+    assert_eq!((status, got == body.bytes), (200, true));
+    for p in [&path, &their_path] {
+        let (status, _) = send(&origin, rq.build(&OpCall::Delete(p), now));
+        assert_eq!(status, 202);
+    }
+}
