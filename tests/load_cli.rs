@@ -451,6 +451,18 @@ async fn sigterm_mid_run_exits_3_and_still_cleans_up() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     validate_schema(&report);
     assert_eq!(report["exit_code"], 3);
+    // The report says why the run ended.
+    let verdict = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "load.verdict")
+        .unwrap_or_else(|| panic!("no load.verdict in {report}"));
+    assert_eq!(verdict["status"], "error", "{verdict}");
+    assert!(
+        verdict["message"].as_str().unwrap().contains("interrupted"),
+        "{verdict}"
+    );
     assert!(
         report["cleanup"]["deleted"].as_u64().unwrap() >= 10,
         "{report}"

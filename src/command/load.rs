@@ -252,6 +252,11 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
     {
         super::load_grant::check_sas(sas, &setup)?;
     }
+    if let Some(w) =
+        crate::load::Shard::unsharded_warning(args.shard.as_deref(), |k| std::env::var(k).ok())
+    {
+        eprintln!("warning: {w}");
+    }
     let writer = ReportWriter::new(args.report_dir.clone(), &args.formats);
     writer.prepare()?;
     let storage = Storage::new(&target)?;
@@ -280,9 +285,11 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
         }
         _ => None,
     };
+    let shard = setup.plan.shard.as_ref().map(|s| s.shard);
+    let suffix = shard.map(|s| s.run_suffix()).unwrap_or_default();
     let store = SafeStore::new(
         storage,
-        RunPrefix::new(&target.folder_prefix()),
+        RunPrefix::with_suffix(&target.folder_prefix(), &suffix),
         Ledger::default(),
     );
     let mut report = RunReport::new(summary);
@@ -349,6 +356,15 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
                  setting that is missing.",
             ),
         ),
+        None if ending == Ending::Interrupted => Some(
+            CheckResult::new(
+                "load.verdict",
+                Status::Error,
+                "interrupted (Ctrl-C or SIGTERM) before the run ended: no verdict; the \
+                 objects it wrote were cleaned up",
+            )
+            .with_remediation("Run `lsprobe load` again and let it finish (or use --autoterm)."),
+        ),
         None => None,
     };
     if let Some(mut check) = check {
@@ -411,9 +427,29 @@ async fn measure<R: OpRequest>(
     let data = match (&setup.existing, reads) {
         (Some(prefix), _) => {
             progress.phase(&format!("listing {prefix}"));
-            crate::load::discover(requests, prefix, plan.objects, plan.timeout)
+            let whole = plan
+                .shard
+                .as_ref()
+                .map_or(plan.objects, |s| s.whole.objects);
+            let mut data = crate::load::discover(requests, prefix, whole, plan.timeout)
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            // A shard reads its own part of what every shard lists in the same order.
+            if let Some(s) = &plan.shard {
+                let shard = s.shard;
+                let mut i = 0;
+                data.objects.retain(|_| {
+                    i += 1;
+                    shard.owns(i - 1)
+                });
+                if data.objects.is_empty() {
+                    return Err(format!(
+                        "shard {shard}: {prefix} holds fewer objects than shards, none is left \
+                         for this one; run fewer shards or give a prefix with more objects"
+                    ));
+                }
+            }
+            data
         }
         (None, true) => {
             progress.phase(&format!("writing {} objects to read", plan.objects));

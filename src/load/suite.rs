@@ -166,6 +166,8 @@ impl CapacitySuite {
                 None => Duration::from_secs(20),
             },
             stop_after_failures: d.stop_after_failures.unwrap_or(20),
+            shard: None,
+            autoterm: None,
         })
     }
 }
