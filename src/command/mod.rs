@@ -9,6 +9,7 @@ mod emulators;
 mod k8s;
 pub mod lifecycle;
 pub mod load;
+mod load_grant;
 mod load_setup;
 pub mod report;
 mod value_enums;
