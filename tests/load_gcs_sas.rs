@@ -340,6 +340,90 @@ fn gcs_service_account_tokens_are_granted_and_refreshed_before_expiry() {
     drop(runtime);
 }
 
+/// GKE Workload Identity: no key file, the metadata server (`GCE_METADATA_HOST`, a loopback
+/// stand-in) issues a new token valid 15 s at every fetch; the proxy in front of
+/// fake-gcs-server refuses unknown and expired tokens.
+#[test]
+fn gcs_metadata_server_tokens_are_refreshed_before_expiry() {
+    let Some(pairs) = env_pairs(Kind::Gcs) else {
+        return;
+    };
+    const EMAIL: &str = "ls-pod@lsprobe-local.iam.gserviceaccount.com";
+    let tokens = standins::SessionTokens::default();
+    let gce = standins::gce_rotating(EMAIL, 15, tokens.clone());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let upstream = support::cloud_answers::socket_of(get(&pairs, "STORAGE_GCS_ENDPOINT"));
+    let proxy = runtime.block_on(DelayProxy::start(
+        upstream,
+        DelaySpec {
+            session_tokens: Some(tokens),
+            ..Default::default()
+        },
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("http://{}", proxy.addr);
+    let env = write_env(
+        dir.path(),
+        "env.list",
+        &pairs,
+        &["GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_GCS_ENDPOINT"],
+        &[("STORAGE_GCS_ENDPOINT", &endpoint)],
+    );
+    let mut args = vec![
+        "--mix",
+        "get=60,put=20,head=10,list=5,delete=5",
+        "--size",
+        "4KiB",
+        "--duration",
+        "35s",
+        "--warmup",
+        "0s",
+        "--concurrency",
+        "2",
+        "--objects",
+        "10",
+        "--rate",
+        "20",
+    ];
+    args.extend_from_slice(LIFTED);
+    let run = load(&env, &args, &[("GCE_METADATA_HOST", &gce.host)]);
+    assert_eq!(run.code, 0, "{}\n{}", run.report, run.stderr);
+    let load = &run.report["load"];
+    for (op, o) in load["ops"].as_object().unwrap() {
+        assert_eq!(o["errors"], 0, "{op}: no auth error over 35 s: {o}");
+    }
+    assert_eq!(
+        proxy.refused_tokens(),
+        0,
+        "an expired or unknown token\n{load}"
+    );
+    let fetches = gce
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/token"))
+        .count();
+    assert!(
+        fetches >= 3,
+        "15 s tokens over 35 s: fetched {fetches} times"
+    );
+    let target = &run.report["target"];
+    assert!(
+        target["credential_source"]
+            .as_str()
+            .unwrap()
+            .starts_with("GCE metadata server"),
+        "{target}"
+    );
+    assert_eq!(target["identity"], format!("service account {EMAIL}"));
+    assert!(
+        run.report["cleanup"]["leftover"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    drop(runtime);
+}
+
 /// A container SAS for Azurite's container with `permissions`, expiring `expiry_secs` from now.
 fn sas(pairs: &[(String, String)], permissions: &str, expiry_secs: i64) -> String {
     lsprobe::provider::azure_sas::service_sas(
