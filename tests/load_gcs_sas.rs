@@ -424,6 +424,86 @@ fn gcs_metadata_server_tokens_are_refreshed_before_expiry() {
     drop(runtime);
 }
 
+/// A key file that cannot give a token is exit 2 before any request reaches the bucket: one
+/// without a private key (named, never quoted), and one whose key the token endpoint refuses
+/// (`invalid_grant`, as Google answers a deleted key).
+#[test]
+fn gcs_key_files_that_give_no_token_are_refused_before_any_request() {
+    let Some(pem) = lsprobe::emulators::rsa_private_key_pem() else {
+        support::skip_or_fail("openssl is not installed (an RSA key for the grant)");
+        return;
+    };
+    let other = lsprobe::emulators::rsa_private_key_pem().unwrap();
+    let public_of_other = {
+        use base64::Engine;
+        let body: String = other.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
+        ring::signature::RsaKeyPair::from_pkcs8(&der)
+            .unwrap()
+            .public()
+            .as_ref()
+            .to_vec()
+    };
+    const EMAIL: &str = "label-studio@lsprobe-local.iam.gserviceaccount.com";
+    let grant = standins::google_token(EMAIL, public_of_other, 3600, Default::default());
+    let bucket = standins::StandIn::start(|_| (500, "text/plain", String::new()));
+    let dir = tempfile::tempdir().unwrap();
+    for (name, private_key, named) in [
+        ("no key", "".to_string(), "no usable private_key"),
+        ("a key the endpoint refuses", pem.clone(), "invalid_grant"),
+    ] {
+        let key_file = dir.path().join("sa.json");
+        std::fs::write(
+            &key_file,
+            serde_json::json!({
+                "type": "service_account",
+                "private_key_id": "k1",
+                "private_key": private_key,
+                "client_email": EMAIL,
+                "token_uri": format!("{}/token", grant.url),
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let env = write_env(
+            dir.path(),
+            "env.list",
+            &[],
+            &[],
+            &[
+                ("STORAGE_TYPE", "gcs"),
+                ("STORAGE_GCS_BUCKET_NAME", "lsprobe"),
+                ("STORAGE_GCS_ENDPOINT", &bucket.url),
+                ("GOOGLE_APPLICATION_CREDENTIALS", key_file.to_str().unwrap()),
+            ],
+        );
+        let run = load(&env, &["--requests", "10"], &[]);
+        assert_eq!(run.code, 2, "{name}: {}", run.stderr);
+        assert!(run.stderr.contains(named), "{name}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(key_file.to_str().unwrap()),
+            "{name}: names the file: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("PRIVATE KEY"),
+            "{name}: {}",
+            run.stderr
+        );
+        assert!(
+            bucket.requests().is_empty(),
+            "{name}: nothing reached the bucket"
+        );
+    }
+    assert_eq!(
+        grant.requests().len(),
+        1,
+        "one grant attempt, no retry storm"
+    );
+}
+
 /// A container SAS for Azurite's container with `permissions`, expiring `expiry_secs` from now.
 fn sas(pairs: &[(String, String)], permissions: &str, expiry_secs: i64) -> String {
     lsprobe::provider::azure_sas::service_sas(
