@@ -99,8 +99,9 @@ fn assert_pod(spec: &Value, values_text: &str, secrets: Mounted) {
             .unwrap_or_else(|| panic!("{volume} is mounted"))
     };
     assert_eq!(mount_of("values")["mountPath"], "/etc/lsprobe/values");
+    let values_volume = volumes.iter().find(|v| v["name"] == "values").unwrap();
+    assert_eq!(values_volume["configMap"]["name"], "ls-lsprobe-values");
     assert!(values_text.starts_with("global:"), "{values_text}");
-    let _ = values_text;
     if secrets.is_empty() {
         assert_eq!(at("--secret-dir"), None, "{args:?}");
     } else {
@@ -230,6 +231,28 @@ fn s3_irsa_gcs_workload_identity_and_azure_secrets_render_valid_manifests() {
                             "/reports/merged.json"
                         ]
                     );
+                    let c = &load["spec"]["template"]["spec"]["containers"][0];
+                    let index = c["env"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|e| e["name"] == "JOB_COMPLETION_INDEX")
+                        .expect("the completion index in the env");
+                    assert_eq!(
+                        index["valueFrom"]["fieldRef"]["fieldPath"],
+                        "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+                    );
+                    let args = strs(&c["args"]);
+                    assert!(
+                        args.windows(2)
+                            .any(|w| w == ["--report-dir", "/reports/$(JOB_COMPLETION_INDEX)"]),
+                        "{args:?}"
+                    );
+                    assert!(
+                        args.windows(2)
+                            .any(|w| w == ["--shard", "$(JOB_COMPLETION_INDEX)/3"]),
+                        "copy I of 3 of one run: {args:?}"
+                    );
                     let claim = kind(&docs, "PersistentVolumeClaim")[0];
                     assert_eq!(claim["spec"]["accessModes"][0], "ReadWriteMany");
                     vec![&load["spec"]["template"]["spec"]]
@@ -266,6 +289,13 @@ fn bad_input_is_exit_2_naming_it() {
             "--format",
         ),
         ("load", s3.clone(), vec!["--pods", "0"], "--pods 0"),
+        (
+            "load",
+            s3.clone(),
+            vec!["--pods", "4", "--", "--requests", "3"],
+            "--requests 3",
+        ),
+        ("load", s3.clone(), vec!["--", "--shard", "0/2"], "--shard"),
         (
             "cronjob",
             s3.clone(),
@@ -508,6 +538,10 @@ fn the_load_copies_write_their_reports_and_the_merge_job_merges_them() {
         merged_total, total,
         "the merged report counts every copy's requests"
     );
+    assert_eq!(
+        merged_total, 30,
+        "two shards of --requests 30 are one run of 30 requests"
+    );
 }
 
 /// The examples under deploy/k8s/ are exactly what `lsprobe k8s` renders from the fixtures
@@ -559,4 +593,45 @@ fn the_examples_in_deploy_k8s_are_what_lsprobe_k8s_renders() {
             path.display()
         );
     }
+}
+
+/// The pod gets the environment the chart gives Label Studio's app pod that lsprobe does not
+/// read from the values file: the ingress origin, app-level variables, variables from secrets.
+#[test]
+fn the_pod_has_the_label_studio_pods_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("ls-values.yaml");
+    let irsa = std::fs::read_to_string(fixture("s3-irsa.values.yaml")).unwrap();
+    let text = irsa.replace(
+        "global:\n",
+        "global:\n  extraEnvironmentSecrets:\n    aws.sts.regional.endpoints:\n      secretName: ls-env\n      secretKey: sts\n    postgre.password:\n      secretName: db\n      secretKey: pw\n",
+    );
+    let text = text.replace(
+        "app:\n  serviceAccount:",
+        "app:\n  contextPath: /ls\n  ingress:\n    enabled: true\n    host: ls.example.com\n    tls:\n      - secretName: ls-tls\n  extraEnvironmentVars:\n    AWS_REGION: us-east-2\n    DEBUG: \"1\"\n  serviceAccount:",
+    );
+    std::fs::write(&values, &text).unwrap();
+    let (yaml, docs) = rendered("job", &values, &[]);
+    validate(&yaml, "environment");
+    let env = &kind(&docs, "Job")[0]["spec"]["template"]["spec"]["containers"][0]["env"];
+    let get = |name: &str| {
+        env.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .cloned()
+    };
+    assert_eq!(
+        get("LABEL_STUDIO_HOST").unwrap()["value"],
+        "https://ls.example.com/ls",
+        "the CORS origin, as the chart derives it from the ingress"
+    );
+    assert_eq!(get("AWS_REGION").unwrap()["value"], "us-east-2");
+    let sts = get("AWS_STS_REGIONAL_ENDPOINTS").expect("named as the chart names it");
+    assert_eq!(sts["valueFrom"]["secretKeyRef"]["name"], "ls-env");
+    assert_eq!(sts["valueFrom"]["secretKeyRef"]["key"], "sts");
+    assert!(
+        get("DEBUG").is_none() && get("POSTGRE_PASSWORD").is_none(),
+        "only what lsprobe reads"
+    );
 }

@@ -15,6 +15,7 @@ const SET_BY_MANIFEST: &[&str] = &[
     "--secret-dir",
     "--format",
     "--report-dir",
+    "--shard",
 ];
 
 /// Runs `lsprobe k8s`.
@@ -54,6 +55,9 @@ pub fn run(args: &K8sArgs) -> Result<Exit, RunError> {
         )));
     }
     check_extra_args(manifest, &args.args)?;
+    if manifest == Manifest::Load {
+        check_split(&args.args, args.pods)?;
+    }
     let common = Common {
         release,
         values_text: text,
@@ -114,6 +118,32 @@ fn check_extra_args(manifest: Manifest, extra: &[String]) -> Result<(), RunError
             "the arguments after `--` are not valid for `lsprobe {command}`: {first}"
         ))
     })
+}
+
+/// A sharded run needs at least one request and one object per copy (lsprobe load refuses
+/// less in every pod; say it here, before anything is applied).
+fn check_split(extra: &[String], pods: usize) -> Result<(), RunError> {
+    for flag in ["--requests", "--objects"] {
+        let value = extra
+            .iter()
+            .position(|a| a == flag)
+            .and_then(|i| extra.get(i + 1))
+            .map(String::as_str)
+            .or_else(|| {
+                extra
+                    .iter()
+                    .find_map(|a| a.strip_prefix(flag).and_then(|v| v.strip_prefix('=')))
+            });
+        if let Some(n) = value.and_then(|v| v.parse::<u64>().ok())
+            && n < pods as u64
+        {
+            return Err(RunError::BadInput(format!(
+                "{flag} {n} after `--` with --pods {pods}: the copies split it, so each needs \
+                 at least one; give {flag} {pods} or more, or fewer --pods"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_image(image: &str) -> Result<(), RunError> {

@@ -91,13 +91,18 @@ impl Common {
         if let Some(host) = r.label_studio_host.as_ref().filter(|_| reads_bucket) {
             env.push(json!({"name": "LABEL_STUDIO_HOST", "value": host}));
         }
+        for (var, value) in r.env_values.iter().filter(|_| reads_bucket) {
+            env.push(json!({"name": var, "value": value}));
+        }
         for (var, (secret, key)) in r.env_from_secrets.iter().filter(|_| reads_bucket) {
             env.push(json!({"name": var,
                 "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}));
         }
         if component == "load" {
+            // What the Job controller adds to an Indexed Job's containers, declared here so
+            // that `$(JOB_COMPLETION_INDEX)` in the args expands on every Kubernetes version.
             env.push(
-                json!({"name": "LSPROBE_SHARD_INDEX", "valueFrom": {"fieldRef": {
+                json!({"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
                 "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}}),
             );
         }
@@ -236,17 +241,20 @@ impl Common {
         format!("{REPORTS}/{index}/report.json")
     }
 
-    /// `pods` copies of `lsprobe load` with the same plan, copy I writing `/reports/I/`.
+    /// `pods` copies of `lsprobe load` making one sharded run of the plan (`--shard I/N`:
+    /// requests, objects and rate split among them), copy I writing `/reports/I/`.
     pub fn load_job(&self, pods: usize, load_args: &[String]) -> Value {
         let mut args = vec!["load".to_string()];
         args.extend(self.target_args());
         args.extend(load_args.iter().cloned());
         args.extend(
             [
+                "--shard",
+                &format!("$(JOB_COMPLETION_INDEX)/{pods}"),
                 "--format",
                 "json",
                 "--report-dir",
-                &format!("{REPORTS}/$(LSPROBE_SHARD_INDEX)"),
+                &format!("{REPORTS}/$(JOB_COMPLETION_INDEX)"),
             ]
             .map(String::from),
         );

@@ -51,10 +51,26 @@ pub fn render(
     let mut notes = Vec::new();
     if !common.release.inline_credentials.is_empty() {
         notes.push(format!(
-            "the values file holds credentials inline ({}): it is rendered as a Secret, not a \
-             ConfigMap; better, move them to existing secrets (...ExistingSecret) as the chart allows",
+            "the values file holds credentials or other secrets inline ({}): it is rendered as a \
+             Secret, not a ConfigMap; better, move them to existing secrets (...ExistingSecret, \
+             extraEnvironmentSecrets) as the chart allows",
             common.release.inline_credentials.join(", ")
         ));
+    }
+    if !common.release.overridden.is_empty() {
+        notes.push(format!(
+            "{} set storage variables for the Label Studio app only, where they override \
+             global.persistence; lsprobe reads global.persistence from the values file first, \
+             so it checks what global.persistence says: move the setting there",
+            common.release.overridden.join(", ")
+        ));
+    }
+    if options.manifest == Manifest::HelmTest && common.values_text.contains("{{") {
+        notes.push(
+            "the values file contains `{{`: Helm renders chart templates, so escape it \
+             (`{{ \"{{\" }}`) before putting this file in a chart"
+                .to_string(),
+        );
     }
     if common.release.secrets.is_empty()
         && common.release.inline_credentials.is_empty()

@@ -29,12 +29,18 @@ pub struct Release {
     pub keyless: Option<(String, String)>,
     /// Existing secrets the storage settings name: secret name → keys read from it.
     pub secrets: BTreeMap<String, Vec<String>>,
-    /// Dotted paths of credentials written inline in the values file (then the file itself is
-    /// a secret).
+    /// Dotted paths of credentials written inline in the values file, and of other values that
+    /// look secret (a password, token, secret or key of another component): then the file
+    /// itself is one.
     pub inline_credentials: Vec<String>,
     /// Environment of the Label Studio pod that lsprobe does not read from the values file:
-    /// `global.extraEnvironmentSecrets` (name → (secret, key)) ...
+    /// `global.` and `app.extraEnvironmentSecrets` (name → (secret, key)) ...
     pub env_from_secrets: BTreeMap<String, (String, String)>,
+    /// ... and `app.extraEnvironmentVars` lsprobe reads (name → value) ...
+    pub env_values: BTreeMap<String, String>,
+    /// App-level settings of storage variables: in the Label Studio pod they override
+    /// `global.persistence`, while lsprobe reads the values file first.
+    pub overridden: Vec<String>,
     /// ... and `LABEL_STUDIO_HOST` as the chart derives it from `app.ingress`.
     pub label_studio_host: Option<String>,
 }
@@ -123,11 +129,16 @@ impl Release {
                 keys.push(secret_key);
             }
         }
-        let inline_credentials = INLINE
+        let mut inline_credentials: Vec<String> = INLINE
             .iter()
             .filter(|(t, key)| *t == storage_type && config(key).is_some_and(|v| !v.is_empty()))
             .map(|(t, key)| format!("global.persistence.config.{t}.{key}"))
             .collect();
+        for found in secret_looking(root, "") {
+            if !inline_credentials.contains(&found) {
+                inline_credentials.push(found);
+            }
+        }
         let service_account = service_account(
             name,
             get(&["app", "serviceAccount", "create"]).and_then(scalar),
@@ -144,8 +155,15 @@ impl Release {
             Some((k.to_string(), scalar(v)?))
         });
         let mut env_from_secrets = BTreeMap::new();
-        if let Some(map) = get(&["global", "extraEnvironmentSecrets"]).and_then(|m| m.as_mapping())
-        {
+        let mut env_values = BTreeMap::new();
+        let mut overridden = Vec::new();
+        // The chart: `printf "%s" $key | replace "." "_" | upper`.
+        let env_name = |key: &str| key.replace('.', "_").to_uppercase();
+        for scope in ["global", "app"] {
+            let Some(map) = get(&[scope, "extraEnvironmentSecrets"]).and_then(|m| m.as_mapping())
+            else {
+                continue;
+            };
             for (k, v) in map {
                 let (Some(key), Some(secret), Some(secret_key)) = (
                     scalar(k),
@@ -154,10 +172,26 @@ impl Release {
                 ) else {
                     continue;
                 };
-                // The chart: `printf "%s" $key | replace "." "_" | upper`.
-                let env = key.replace('.', "_").to_uppercase();
+                let env = env_name(&key);
                 if read_by_lsprobe(&env) {
+                    if scope == "app" && is_storage(&env) {
+                        overridden.push(format!("app.extraEnvironmentSecrets.{key}"));
+                    }
                     env_from_secrets.insert(env, (secret, secret_key));
+                }
+            }
+        }
+        if let Some(map) = get(&["app", "extraEnvironmentVars"]).and_then(|m| m.as_mapping()) {
+            for (k, v) in map {
+                let (Some(key), Some(value)) = (scalar(k), scalar(v)) else {
+                    continue;
+                };
+                let env = env_name(&key);
+                if read_by_lsprobe(&env) {
+                    if is_storage(&env) {
+                        overridden.push(format!("app.extraEnvironmentVars.{key}"));
+                    }
+                    env_values.insert(env, value);
                 }
             }
         }
@@ -186,6 +220,8 @@ impl Release {
             secrets,
             inline_credentials,
             env_from_secrets,
+            env_values,
+            overridden,
             label_studio_host,
         })
     }
@@ -218,6 +254,41 @@ fn service_account(
         .to_string()
 }
 
+/// Keys anywhere in the file whose name says they hold a secret (`password`, `token`,
+/// `secret`, `...key`) with a non-empty value, except references to Kubernetes secrets
+/// (`...ExistingSecret[Key]`, `secretName` / `secretKey` pairs).
+fn secret_looking(node: &Yaml<'_>, path: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Some(map) = node.as_mapping() else {
+        return found;
+    };
+    let is_reference = map.iter().any(|(k, _)| k.as_str() == Some("secretName"));
+    for (k, v) in map {
+        let Some(key) = k.as_str() else { continue };
+        let here = if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        };
+        if v.is_mapping() {
+            found.extend(secret_looking(v, &here));
+            continue;
+        }
+        let lower = key.to_ascii_lowercase();
+        let named_secret = ["password", "token", "secret"]
+            .iter()
+            .any(|w| lower.contains(w))
+            || lower.ends_with("key");
+        let reference = lower.ends_with("existingsecret")
+            || lower.ends_with("existingsecretkey")
+            || (is_reference && matches!(key, "secretName" | "secretKey"));
+        if named_secret && !reference && scalar(v).is_some_and(|s| !s.is_empty()) {
+            found.push(here);
+        }
+    }
+    found
+}
+
 /// Variables lsprobe reads from its environment (storage settings in Label Studio's three
 /// spellings, the SDKs' credential chains, the browser origin).
 fn read_by_lsprobe(name: &str) -> bool {
@@ -229,6 +300,15 @@ fn read_by_lsprobe(name: &str) -> bool {
         .iter()
         .any(|p| bare.starts_with(p))
         || name == "LABEL_STUDIO_HOST"
+}
+
+/// A storage variable in any of Label Studio's spellings.
+fn is_storage(name: &str) -> bool {
+    let bare = name
+        .strip_prefix("LABEL_STUDIO_")
+        .or_else(|| name.strip_prefix("HEARTEX_"))
+        .unwrap_or(name);
+    bare.starts_with("STORAGE_")
 }
 
 fn scalar(node: &Yaml<'_>) -> Option<String> {
@@ -292,6 +372,37 @@ mod tests {
         assert_eq!(
             r.env_from_secrets.keys().collect::<Vec<_>>(),
             vec!["STORAGE_AZURE_FOLDER"]
+        );
+        assert!(
+            r.overridden.is_empty(),
+            "global extras do not beat global.persistence"
+        );
+        let text = format!(
+            "{S3_SECRET}app:\n  extraEnvironmentVars:\n    AWS_STS_REGIONAL_ENDPOINTS: regional\n    \
+             STORAGE_AWS_FOLDER: other\n    DEBUG: \"1\"\n"
+        );
+        let r = read(&text).unwrap();
+        assert_eq!(
+            r.env_values.keys().collect::<Vec<_>>(),
+            vec!["AWS_STS_REGIONAL_ENDPOINTS", "STORAGE_AWS_FOLDER"]
+        );
+        assert_eq!(
+            r.overridden,
+            vec!["app.extraEnvironmentVars.STORAGE_AWS_FOLDER"]
+        );
+    }
+
+    #[test]
+    fn other_secrets_in_the_file_are_found_but_references_are_not() {
+        let text = format!(
+            "{S3_SECRET}  extraEnvironmentVars:\n    LABEL_STUDIO_PASSWORD: hunter2\n    \
+             LABEL_STUDIO_USERNAME: me\n  pgConfig:\n    password:\n      secretName: db\n      \
+             secretKey: pw\npostgresql:\n  auth:\n    password: \"\"\n"
+        );
+        let r = read(&text).unwrap();
+        assert_eq!(
+            r.inline_credentials,
+            vec!["global.extraEnvironmentVars.LABEL_STUDIO_PASSWORD"]
         );
     }
 
