@@ -34,6 +34,65 @@ pub enum Command {
     /// Render, merge and compare JSON reports written by `check`, `load` or `demo`.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Render Kubernetes manifests that run lsprobe beside an installed Label Studio Helm
+    /// release (its service account, secrets and values).
+    K8s(Box<K8sArgs>),
+}
+
+/// Which Kubernetes manifests `lsprobe k8s` renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum K8sManifest {
+    /// The smoke test as a Job (its status is the exit code).
+    Job,
+    /// The smoke test as a Pod annotated `helm.sh/hook: test`, for `helm test`.
+    HelmTest,
+    /// The smoke test as a CronJob, nightly by default.
+    Cronjob,
+    /// N copies of `lsprobe load` (an Indexed Job) and a suspended Job merging their reports.
+    Load,
+}
+
+/// Arguments of `lsprobe k8s`.
+#[derive(Debug, Args)]
+pub struct K8sArgs {
+    /// What to render.
+    #[arg(value_enum)]
+    pub manifest: K8sManifest,
+    /// The values file the release was installed with (`helm install -f ls-values.yaml`).
+    #[arg(long, value_name = "FILE")]
+    pub values: PathBuf,
+    /// The Helm release name (`helm install NAME ...`): names the service account.
+    #[arg(long, value_name = "NAME")]
+    pub release: String,
+    /// The lsprobe image built from docker/Dockerfile and pushed where the cluster pulls from,
+    /// e.g. `ghcr.io/OWNER/lsprobe:0.1.0`.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+    /// The release's namespace (default: kubectl's current namespace).
+    #[arg(long, short = 'n', value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// The report format the check prints in the pod log.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Junit)]
+    pub log_format: ReportFormat,
+    /// CronJob schedule (cron syntax, the cluster's time zone).
+    #[arg(long, default_value = "0 3 * * *")]
+    pub schedule: String,
+    /// Copies of `lsprobe load` (Indexed Job completions and parallelism).
+    #[arg(long, default_value_t = 4)]
+    pub pods: usize,
+    /// Storage class of the reports claim the copies share (ReadWriteMany; default: the
+    /// cluster's default class).
+    #[arg(long, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+    /// Size of the reports claim.
+    #[arg(long, default_value = "1Gi")]
+    pub claim_size: String,
+    /// Write here instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// More `lsprobe check` (or `lsprobe load`) arguments, after `--`, e.g. `-- --suite full`.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 }
 
 /// `lsprobe report ...`: every command reads JSON reports (reports/report.schema.json).

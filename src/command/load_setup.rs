@@ -150,7 +150,10 @@ impl Setup {
                 .for_shard(shard, args.existing_prefix.is_some())
                 .map_err(bad)?;
         }
-        let mut verdict = suite.verdict.clone();
+        let mut verdict = match provider {
+            Some(p) => suite.verdict.clone().for_provider(p.as_str()),
+            None => suite.verdict.clone(),
+        };
         let required = match &args.require {
             Some(class) => {
                 if !verdict.profiles.iter().any(|p| &p.class == class) {
@@ -165,6 +168,10 @@ impl Setup {
             }
             None if provider == Some(Provider::Azure) => verdict
                 .required_azure
+                .clone()
+                .unwrap_or_else(|| verdict.required.clone()),
+            None if provider == Some(Provider::Gcs) => verdict
+                .required_gcs
                 .clone()
                 .unwrap_or_else(|| verdict.required.clone()),
             None => verdict.required.clone(),
@@ -301,6 +308,19 @@ mod tests {
         let defaults = setup(&[]).unwrap();
         assert_eq!(defaults.required, "hdd");
         assert_eq!(defaults.plan.mode, Mode::Closed);
+    }
+
+    #[test]
+    fn gcs_is_required_to_reach_the_gcs_profile_and_only_gcs_has_it() {
+        let cli = crate::cli::Cli::try_parse_from(["lsprobe", "load"]).unwrap();
+        let crate::cli::Command::Load(args) = cli.command else {
+            unreachable!()
+        };
+        let gcs = Setup::from_args(&args, Some(Provider::Gcs)).unwrap();
+        assert_eq!(gcs.required, "gcs");
+        assert!(gcs.verdict.profiles.iter().any(|p| p.class == "gcs"));
+        let e = setup(&["--require", "gcs"]).unwrap_err();
+        assert!(e.contains("--require gcs: no such class"), "{e}");
     }
 
     #[test]

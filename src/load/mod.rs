@@ -11,9 +11,11 @@
 //! and records the keys this module reports writing in its ledger.
 pub mod autoterm;
 pub mod connection;
+pub mod gcs;
 pub(crate) mod progress;
 pub mod recorder;
 pub mod request;
+pub mod sas_grant;
 pub mod schedule;
 pub mod shard;
 pub mod sharedkey;

@@ -414,6 +414,7 @@ mod tests {
         });
         let profile = |class: &str, limit: f64| Profile {
             class: class.into(),
+            providers: Vec::new(),
             thresholds: vec![Threshold {
                 metric: Metric::GetTtfbP99Ms,
                 limit,
@@ -424,6 +425,7 @@ mod tests {
             config: crate::load::VerdictConfig {
                 required: "ssd".into(),
                 required_azure: None,
+                required_gcs: None,
                 profiles: vec![profile("ssd", 1000.0), profile("hdd", 5000.0)],
             },
             azure_sku: None,
