@@ -63,6 +63,8 @@ fn main() {
         timeline: true,
         backoff_max: Duration::from_secs(20),
         stop_after_failures: 20,
+        shard: None,
+        autoterm: None,
     };
     let data = Dataset {
         objects: vec![(key, 0)],

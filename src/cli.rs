@@ -34,6 +34,66 @@ pub enum Command {
     /// Render, merge and compare JSON reports written by `check`, `load` or `demo`.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Render Kubernetes manifests that run lsprobe beside an installed Label Studio Helm
+    /// release (its service account, secrets and values).
+    K8s(Box<K8sArgs>),
+}
+
+/// Which Kubernetes manifests `lsprobe k8s` renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum K8sManifest {
+    /// The smoke test as a Job (its status is the exit code).
+    Job,
+    /// The smoke test as a Pod annotated `helm.sh/hook: test`, for `helm test`.
+    HelmTest,
+    /// The smoke test as a CronJob, nightly by default.
+    Cronjob,
+    /// `lsprobe load` as N shards of one run (an Indexed Job) and a suspended Job merging their
+    /// reports.
+    Load,
+}
+
+/// Arguments of `lsprobe k8s`.
+#[derive(Debug, Args)]
+pub struct K8sArgs {
+    /// What to render.
+    #[arg(value_enum)]
+    pub manifest: K8sManifest,
+    /// The values file the release was installed with (`helm install -f ls-values.yaml`).
+    #[arg(long, value_name = "FILE")]
+    pub values: PathBuf,
+    /// The Helm release name (`helm install NAME ...`): names the service account.
+    #[arg(long, value_name = "NAME")]
+    pub release: String,
+    /// The lsprobe image built from docker/Dockerfile and pushed where the cluster pulls from,
+    /// e.g. `ghcr.io/OWNER/lsprobe:0.1.0`.
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+    /// The release's namespace (default: kubectl's current namespace).
+    #[arg(long, short = 'n', value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// The report format the check prints in the pod log.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Junit)]
+    pub log_format: ReportFormat,
+    /// CronJob schedule (cron syntax, the cluster's time zone).
+    #[arg(long, default_value = "0 3 * * *")]
+    pub schedule: String,
+    /// Shards of the load run, one pod each (Indexed Job completions and parallelism).
+    #[arg(long, default_value_t = 4)]
+    pub pods: usize,
+    /// Storage class of the reports claim the copies share (ReadWriteMany; default: the
+    /// cluster's default class).
+    #[arg(long, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+    /// Size of the reports claim.
+    #[arg(long, default_value = "1Gi")]
+    pub claim_size: String,
+    /// Write here instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// More `lsprobe check` (or `lsprobe load`) arguments, after `--`, e.g. `-- --suite full`.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 }
 
 /// `lsprobe report ...`: every command reads JSON reports (reports/report.schema.json).
@@ -224,6 +284,33 @@ pub struct LoadArgs {
     /// How many requests to measure instead of a duration.
     #[arg(long, allow_negative_numbers = true)]
     pub requests: Option<u64>,
+    /// Stop once throughput and p99 have been stable (within --autoterm-tolerance) for
+    /// --autoterm-window; --duration is then the cap. Not with --requests.
+    #[arg(long)]
+    pub autoterm: bool,
+    /// How long throughput and p99 must have been stable, e.g. `10s` (whole seconds, at least
+    /// 5s; default 10s).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        requires = "autoterm",
+        allow_hyphen_values = true
+    )]
+    pub autoterm_window: Option<String>,
+    /// How far (percent) the window's blocks may stray from the window, e.g. `7.5` (warp's
+    /// default, the default here too).
+    #[arg(
+        long,
+        value_name = "PERCENT",
+        requires = "autoterm",
+        allow_hyphen_values = true
+    )]
+    pub autoterm_tolerance: Option<String>,
+    /// Run as copy I of N of one sharded run (0-based, like JOB_COMPLETION_INDEX): this copy
+    /// takes its part of --requests, --objects and --rate, its own run prefix and cleanup.
+    /// Without it, JOB_COMPLETION_INDEX with LSPROBE_SHARD_COUNT set the shard.
+    #[arg(long, value_name = "I/N", allow_hyphen_values = true)]
+    pub shard: Option<String>,
     /// Open loop at this many requests per second (latency from the intended start).
     #[arg(long, value_name = "OPS_PER_S", allow_negative_numbers = true)]
     pub rate: Option<f64>,

@@ -5,6 +5,7 @@ pub mod checks;
 pub mod cli;
 pub mod command;
 pub mod config;
+pub mod deploy;
 pub mod emulators;
 pub mod error;
 pub mod exit;

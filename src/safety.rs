@@ -30,12 +30,21 @@ pub struct RunPrefix {
 impl RunPrefix {
     /// A fresh run prefix inside the folder (`folder_prefix` is "" or ends with `/`).
     pub fn new(folder_prefix: &str) -> Self {
+        Self::with_suffix(folder_prefix, "")
+    }
+
+    /// [`RunPrefix::new`], the run id ending in `-<suffix>` when `suffix` is not empty (a
+    /// shard's, e.g. `shard0of3`: still unique, and telling which copy wrote it).
+    pub fn with_suffix(folder_prefix: &str, suffix: &str) -> Self {
         let uuid = uuid::Uuid::new_v4().simple().to_string();
-        let run_id = format!(
+        let mut run_id = format!(
             "{}-{}",
             chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
             &uuid[..8]
         );
+        if !suffix.is_empty() {
+            run_id = format!("{run_id}-{suffix}");
+        }
         RunPrefix {
             prefix: format!("{folder_prefix}{RUNS_DIR}/{run_id}/"),
             run_id,

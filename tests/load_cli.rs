@@ -381,16 +381,29 @@ fn bad_flags_exit_2_naming_the_flag() {
 }
 
 #[test]
-fn gcs_is_refused_with_a_clear_message() {
+fn gcs_without_a_token_is_refused_naming_the_metadata_server() {
+    // No key file: the token comes from the metadata server, here a closed loopback port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = closed.local_addr().unwrap().to_string();
+    drop(closed);
     let out = assert_cmd::Command::cargo_bin("lsprobe")
         .unwrap()
         .env_clear()
+        .env("GCE_METADATA_HOST", &host)
         .args(["load", "--type", "gcs", "--bucket", "b", "--requests", "1"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("supports S3 and Azure"), "{stderr}");
+    assert!(
+        stderr.contains("no access token") && stderr.contains("GCE metadata server"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("GOOGLE_APPLICATION_CREDENTIALS"),
+        "the fix: {stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing runs");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -438,6 +451,18 @@ async fn sigterm_mid_run_exits_3_and_still_cleans_up() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     validate_schema(&report);
     assert_eq!(report["exit_code"], 3);
+    // The report says why the run ended.
+    let verdict = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "load.verdict")
+        .unwrap_or_else(|| panic!("no load.verdict in {report}"));
+    assert_eq!(verdict["status"], "error", "{verdict}");
+    assert!(
+        verdict["message"].as_str().unwrap().contains("interrupted"),
+        "{verdict}"
+    );
     assert!(
         report["cleanup"]["deleted"].as_u64().unwrap() >= 10,
         "{report}"

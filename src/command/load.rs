@@ -14,6 +14,7 @@ use crate::checks::{CheckResult, Status};
 use crate::cli::LoadArgs;
 use crate::config::header_value;
 use crate::config::{AzureCredentials, ProviderSettings, S3Credentials, Secret, Target, TlsVerify};
+use crate::load::gcs::{GcsConfig, GcsRequests};
 use crate::load::progress::Progress;
 use crate::load::sharedkey::{AzureConfig, AzureRequests};
 use crate::load::sigv4::{S3Config, S3Requests};
@@ -21,6 +22,7 @@ use crate::load::tls;
 use crate::load::verdict_check::verdict_check;
 use crate::load::{Dataset, Endpoint, Live, LoadError, LoadSummary, Op, OpRequest};
 use crate::provider::aws_credentials::ChainProvider;
+use crate::provider::gcs::GcsTokens;
 use crate::provider::{Cloud, Storage, classify};
 use crate::report::{ReportWriter, RunReport, TargetSummary};
 use crate::safety::{Ledger, RunPrefix, SafeStore};
@@ -47,8 +49,10 @@ async fn azure_sku(storage: &Storage) -> Result<String, String> {
 pub enum LeanRequests {
     /// S3 (SigV4).
     S3(Box<S3Requests>),
-    /// Azure Blob (SharedKey).
+    /// Azure Blob (SharedKey, or a SAS token).
     Azure(AzureRequests),
+    /// GCS JSON API (bearer token).
+    Gcs(GcsRequests),
 }
 
 fn endpoint(url: &str, verify: &TlsVerify) -> Result<Arc<Endpoint>, RunError> {
@@ -66,12 +70,13 @@ fn endpoint(url: &str, verify: &TlsVerify) -> Result<Arc<Endpoint>, RunError> {
 }
 
 /// Builds the lean request path for `target`: S3 (static keys or the AWS default chain,
-/// resolved once) and Azure with an account key. GCS and Azure SAS tokens are not supported
-/// by `lsprobe load` yet (exit 2, saying so).
-pub async fn lean_requests(
-    target: &Target,
-    chain: Option<&ChainProvider>,
-) -> Result<LeanRequests, RunError> {
+/// resolved once), Azure with an account key or a SAS token, GCS with the bearer token of the
+/// adapter's credentials (fetched once here; see [`refresh_gcs_token`]).
+pub async fn lean_requests(target: &Target, storage: &Storage) -> Result<LeanRequests, RunError> {
+    let chain = match storage.cloud() {
+        Cloud::S3(s3) => s3.chain_provider().cloned(),
+        _ => None,
+    };
     let bucket = target.bucket.value.clone();
     match &target.settings {
         ProviderSettings::S3(s) => {
@@ -85,7 +90,9 @@ pub async fn lean_requests(
                     None,
                 ),
                 S3Credentials::Chain(_) => {
-                    let provider = chain.ok_or_else(|| bad("no AWS chain provider".into()))?;
+                    let provider = chain
+                        .as_deref()
+                        .ok_or_else(|| bad("no AWS chain provider".into()))?;
                     let c = provider.current().await.map_err(|e| {
                         bad(format!(
                             "no S3 keys are configured and the AWS chain gave no credentials: \
@@ -141,36 +148,66 @@ pub async fn lean_requests(
             }))))
         }
         ProviderSettings::Azure(a) => {
-            let key = match &a.credentials {
-                AzureCredentials::AccountKey(k) => k.value.clone(),
-                AzureCredentials::Sas(_) => {
-                    return Err(bad(
-                        "`lsprobe load` signs Azure requests with the account key \
-                         (STORAGE_AZURE_ACCOUNT_KEY), as Label Studio does; a SAS token is not \
-                         supported by load yet"
-                            .into(),
-                    ));
-                }
-            };
             let account = a.account_name.value.clone();
             let url = match &target.endpoint {
                 Some(e) => e.value.as_str().trim_end_matches('/').to_string(),
                 None => format!("https://{account}.blob.core.windows.net"),
             };
-            let requests = AzureRequests::new(AzureConfig {
-                endpoint: endpoint(&url, &TlsVerify::Verify)?,
-                account,
-                container: bucket,
-                access_key: key,
-            })
-            .map_err(|e| bad(e.to_string()))?;
+            let endpoint = endpoint(&url, &TlsVerify::Verify)?;
+            let requests = match &a.credentials {
+                AzureCredentials::AccountKey(k) => AzureRequests::new(AzureConfig {
+                    endpoint,
+                    account,
+                    container: bucket,
+                    access_key: k.value.clone(),
+                })
+                .map_err(|e| bad(e.to_string()))?,
+                AzureCredentials::Sas(sas) => {
+                    AzureRequests::with_sas(endpoint, account, &bucket, sas.value.clone())
+                }
+            };
             Ok(LeanRequests::Azure(requests))
         }
-        ProviderSettings::Gcs(_) => Err(bad(
-            "`lsprobe load` supports S3 and Azure for now; GCS is not supported yet (`lsprobe \
-             check` covers GCS permissions)"
-                .into(),
-        )),
+        ProviderSettings::Gcs(_) => {
+            let Cloud::Gcs(gcs) = storage.cloud() else {
+                return Err(bad("no GCS adapter for GCS settings".into()));
+            };
+            let token = gcs.tokens().current().await.map_err(|e| {
+                bad(format!(
+                    "the GCS credentials gave no access token: {e}. {}",
+                    e.fix
+                ))
+            })?;
+            let token = token.map(|t| Secret::new(t.bearer.clone()));
+            let requests = GcsRequests::new(
+                GcsConfig {
+                    endpoint: endpoint(gcs.base(), &TlsVerify::Verify)?,
+                    bucket,
+                },
+                token.as_ref(),
+            )
+            .map_err(|e| bad(e.to_string()))?;
+            Ok(LeanRequests::Gcs(requests))
+        }
+    }
+}
+
+/// Keeps `requests` sending a current token: asks the token source every second (it fetches
+/// only ahead of expiry) and swaps in a token that changed.
+async fn refresh_gcs_token(requests: GcsRequests, tokens: GcsTokens) {
+    let mut last = tokens.current().await.ok().flatten();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let Ok(Some(token)) = tokens.current().await else {
+            continue; // asked again next second; an expired token shows as auth errors
+        };
+        if last.as_ref().is_some_and(|l| Arc::ptr_eq(l, &token)) {
+            continue;
+        }
+        // A token a header cannot carry was refused when the run was set up; a later one
+        // like it is skipped (requests keep the previous token and show its expiry).
+        let _ = requests.swap_token(&Secret::new(token.bearer.clone()));
+        last = Some(token);
     }
 }
 
@@ -210,6 +247,16 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
     }
     let target = resolved.target;
     let setup = Setup::from_args(args, Some(target.provider()))?;
+    if let ProviderSettings::Azure(a) = &target.settings
+        && let AzureCredentials::Sas(sas) = &a.credentials
+    {
+        super::load_grant::check_sas(sas, &setup)?;
+    }
+    if let Some(w) =
+        crate::load::Shard::unsharded_warning(args.shard.as_deref(), |k| std::env::var(k).ok())
+    {
+        eprintln!("warning: {w}");
+    }
     let writer = ReportWriter::new(args.report_dir.clone(), &args.formats);
     writer.prepare()?;
     let storage = Storage::new(&target)?;
@@ -217,23 +264,32 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
         Cloud::S3(s3) => s3.chain_provider().cloned(),
         _ => None,
     };
-    let requests = lean_requests(&target, chain.as_deref()).await?;
+    let requests = lean_requests(&target, &storage).await?;
+    let gcs_tokens = match storage.cloud() {
+        Cloud::Gcs(gcs) => Some(gcs.tokens()),
+        _ => None,
+    };
     let mut summary = TargetSummary::from(&target);
     if let Ok(who) = storage.identity().await {
         summary.identify(who);
     }
     // Temporary credentials (STS, metadata) are fetched again ahead of expiry in the
     // background and swapped in: workers never wait for a fetch.
-    let refresher = match (&requests, chain) {
-        (LeanRequests::S3(r), Some(provider)) => Some(tokio::spawn(refresh_credentials(
+    let refresher = match (&requests, chain, gcs_tokens) {
+        (LeanRequests::S3(r), Some(provider), _) => Some(tokio::spawn(refresh_credentials(
             r.as_ref().clone(),
             provider,
         ))),
+        (LeanRequests::Gcs(r), _, Some(tokens)) => {
+            Some(tokio::spawn(refresh_gcs_token(r.clone(), tokens)))
+        }
         _ => None,
     };
+    let shard = setup.plan.shard.as_ref().map(|s| s.shard);
+    let suffix = shard.map(|s| s.run_suffix()).unwrap_or_default();
     let store = SafeStore::new(
         storage,
-        RunPrefix::new(&target.folder_prefix()),
+        RunPrefix::with_suffix(&target.folder_prefix(), &suffix),
         Ledger::default(),
     );
     let mut report = RunReport::new(summary);
@@ -242,6 +298,7 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
     let work = AssertUnwindSafe(async {
         match &requests {
             LeanRequests::S3(r) => measure(r.as_ref(), &setup, &store, &progress, None).await,
+            LeanRequests::Gcs(r) => measure(r, &setup, &store, &progress, None).await,
             LeanRequests::Azure(r) => {
                 let sku = match azure_sku(store.storage()).await {
                     Ok(sku) => Some(sku),
@@ -298,6 +355,15 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
                 "Run `lsprobe check` with the same configuration: it names the permission or \
                  setting that is missing.",
             ),
+        ),
+        None if ending == Ending::Interrupted => Some(
+            CheckResult::new(
+                "load.verdict",
+                Status::Error,
+                "interrupted (Ctrl-C or SIGTERM) before the run ended: no verdict; the \
+                 objects it wrote were cleaned up",
+            )
+            .with_remediation("Run `lsprobe load` again and let it finish (or use --autoterm)."),
         ),
         None => None,
     };
@@ -361,9 +427,25 @@ async fn measure<R: OpRequest>(
     let data = match (&setup.existing, reads) {
         (Some(prefix), _) => {
             progress.phase(&format!("listing {prefix}"));
-            crate::load::discover(requests, prefix, plan.objects, plan.timeout)
+            let whole = plan
+                .shard
+                .as_ref()
+                .map_or(plan.objects, |s| s.whole.objects);
+            let mut data = crate::load::discover(requests, prefix, whole, plan.timeout)
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            // A shard reads its own part of what every shard lists in the same order.
+            if let Some(s) = &plan.shard {
+                let shard = s.shard;
+                data.objects = shard.own(std::mem::take(&mut data.objects));
+                if data.objects.is_empty() {
+                    return Err(format!(
+                        "shard {shard}: {prefix} holds fewer objects than shards, none is left \
+                         for this one; run fewer shards or give a prefix with more objects"
+                    ));
+                }
+            }
+            data
         }
         (None, true) => {
             progress.phase(&format!("writing {} objects to read", plan.objects));

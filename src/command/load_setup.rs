@@ -7,10 +7,11 @@ use crate::RunError;
 use crate::cli::LoadArgs;
 use crate::config::Provider;
 use crate::config::parse::shorten;
+use crate::load::autoterm::BLOCKS;
 use crate::load::schedule::{parse_op_mix, parse_size_mix};
 use crate::load::suite::CapacitySuite;
 use crate::load::verdict::Metric;
-use crate::load::{Bound, LoadPlan, Mode, VerdictConfig};
+use crate::load::{Autoterm, Bound, LoadPlan, Mode, Shard, VerdictConfig};
 
 /// Largest object size accepted: bodies are generated once per size and held in memory.
 const MAX_SIZE: u64 = 1 << 30;
@@ -139,7 +140,20 @@ impl Setup {
                  the mix (e.g. --mix get=80,head=20)"
             )));
         }
-        let mut verdict = suite.verdict.clone();
+        if args.autoterm {
+            plan.autoterm = Some(autoterm(args, &plan)?);
+        }
+        let shard =
+            Shard::resolve(args.shard.as_deref(), |k| std::env::var(k).ok()).map_err(bad)?;
+        if let Some(shard) = shard {
+            plan = plan
+                .for_shard(shard, args.existing_prefix.is_some())
+                .map_err(bad)?;
+        }
+        let mut verdict = match provider {
+            Some(p) => suite.verdict.clone().for_provider(p.as_str()),
+            None => suite.verdict.clone(),
+        };
         let required = match &args.require {
             Some(class) => {
                 if !verdict.profiles.iter().any(|p| &p.class == class) {
@@ -154,6 +168,10 @@ impl Setup {
             }
             None if provider == Some(Provider::Azure) => verdict
                 .required_azure
+                .clone()
+                .unwrap_or_else(|| verdict.required.clone()),
+            None if provider == Some(Provider::Gcs) => verdict
+                .required_gcs
                 .clone()
                 .unwrap_or_else(|| verdict.required.clone()),
             None => verdict.required.clone(),
@@ -190,6 +208,59 @@ impl Setup {
             cleanup_limit: cleanup_limit(&args.cleanup_timeout)?,
         })
     }
+}
+
+/// `--autoterm` with its window and tolerance, against the plan's bound (the cap).
+fn autoterm(args: &LoadArgs, plan: &LoadPlan) -> Result<Autoterm, RunError> {
+    let cap = match plan.bound {
+        Bound::Duration(d) => d,
+        Bound::Requests(_) => {
+            return Err(bad(
+                "--autoterm stops a run by time, when its figures are stable; it does not go \
+                 with --requests (or a suite counting requests): give --duration as the cap \
+                 instead"
+                    .into(),
+            ));
+        }
+    };
+    let mut rule = Autoterm::default();
+    if let Some(s) = &args.autoterm_window {
+        let s = &shorten(s);
+        let d = humantime::parse_duration(s.trim())
+            .map_err(|e| bad(format!("--autoterm-window `{s}`: {e} (e.g. 10s)")))?;
+        if d < Duration::from_secs(u64::from(BLOCKS)) || d.subsec_nanos() != 0 {
+            return Err(bad(format!(
+                "--autoterm-window `{s}`: give whole seconds, at least {BLOCKS}s (the window \
+                 is cut into {BLOCKS} blocks of at least a second)"
+            )));
+        }
+        rule.window_s = d.as_secs().min(u64::from(u32::MAX)) as u32;
+    }
+    if Duration::from_secs(u64::from(rule.window_s)) >= cap {
+        return Err(bad(format!(
+            "--autoterm-window {}s is not shorter than --duration {}: the run could never stop \
+             early; give a longer --duration (the cap) or a shorter window",
+            rule.window_s,
+            humantime::format_duration(cap)
+        )));
+    }
+    if let Some(s) = &args.autoterm_tolerance {
+        let s = &shorten(s);
+        rule.tolerance = s
+            .trim()
+            .trim_end_matches('%')
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|p| p.is_finite() && *p > 0.0 && *p < 100.0)
+            .ok_or_else(|| {
+                bad(format!(
+                    "--autoterm-tolerance `{s}`: give a percentage above 0 and below 100, e.g. 7.5"
+                ))
+            })?
+            / 100.0;
+    }
+    Ok(rule)
 }
 
 #[cfg(test)]
@@ -240,6 +311,19 @@ mod tests {
     }
 
     #[test]
+    fn gcs_is_required_to_reach_the_gcs_profile_and_only_gcs_has_it() {
+        let cli = crate::cli::Cli::try_parse_from(["lsprobe", "load"]).unwrap();
+        let crate::cli::Command::Load(args) = cli.command else {
+            unreachable!()
+        };
+        let gcs = Setup::from_args(&args, Some(Provider::Gcs)).unwrap();
+        assert_eq!(gcs.required, "gcs");
+        assert!(gcs.verdict.profiles.iter().any(|p| p.class == "gcs"));
+        let e = setup(&["--require", "gcs"]).unwrap_err();
+        assert!(e.contains("--require gcs: no such class"), "{e}");
+    }
+
+    #[test]
     fn bad_flags_are_named() {
         for (flags, named) in [
             (&["--mix", "put=abc"][..], "--mix"),
@@ -266,10 +350,101 @@ mod tests {
                 &["--existing-prefix", "media/", "--mix", "get=9,put=1"][..],
                 "put",
             ),
+            (&["--shard", "3/2"][..], "--shard"),
+            (&["--shard", "0/0"][..], "--shard"),
+            (&["--shard", "x"][..], "--shard"),
+            (&["--shard", "0/3", "--requests", "2"][..], "--requests"),
+            (&["--shard", "0/3", "--objects", "2"][..], "--objects"),
+            (&["--autoterm", "--requests", "100"][..], "--autoterm"),
+            (
+                &["--autoterm", "--autoterm-window", "2s"][..],
+                "--autoterm-window",
+            ),
+            (
+                &["--autoterm", "--autoterm-window", "1.5s"][..],
+                "--autoterm-window",
+            ),
+            (
+                &["--autoterm", "--autoterm-window", "soon"][..],
+                "--autoterm-window",
+            ),
+            (
+                &[
+                    "--autoterm",
+                    "--autoterm-window",
+                    "30s",
+                    "--duration",
+                    "30s",
+                ][..],
+                "--autoterm-window",
+            ),
+            (
+                &["--autoterm", "--autoterm-tolerance", "0"][..],
+                "--autoterm-tolerance",
+            ),
+            (
+                &["--autoterm", "--autoterm-tolerance", "100"][..],
+                "--autoterm-tolerance",
+            ),
+            (
+                &["--autoterm", "--autoterm-tolerance", "lots"][..],
+                "--autoterm-tolerance",
+            ),
         ] {
             let e = setup(flags).unwrap_err();
             assert!(e.contains(named), "{flags:?}: {e}");
         }
         assert!(setup(&["--existing-prefix", "media/", "--mix", "get=9,head=1"]).is_ok());
+        // Only with --autoterm.
+        assert!(setup(&["--autoterm-window", "10s"]).is_err());
+    }
+
+    #[test]
+    fn a_shard_takes_its_part_and_reports_the_whole_plan() {
+        let flags = |i: &str| {
+            setup(&[
+                "--shard",
+                i,
+                "--requests",
+                "10",
+                "--objects",
+                "7",
+                "--rate",
+                "300",
+            ])
+            .unwrap()
+            .plan
+        };
+        let whole = setup(&["--requests", "10", "--objects", "7", "--rate", "300"]).unwrap();
+        let parts: Vec<LoadPlan> = ["0/3", "1/3", "2/3"].into_iter().map(flags).collect();
+        let requests: Vec<Bound> = parts.iter().map(|p| p.bound).collect();
+        assert_eq!(
+            requests,
+            [Bound::Requests(4), Bound::Requests(3), Bound::Requests(3)]
+        );
+        let objects: Vec<usize> = parts.iter().map(|p| p.objects).collect();
+        assert_eq!(objects, [3, 2, 2]);
+        assert!(parts.iter().all(|p| p.mode == Mode::Open { rate: 100.0 }));
+        assert!(parts.iter().all(|p| p.summary() == whole.plan.summary()));
+        assert_ne!(parts[0].seed, parts[1].seed);
+        let s = parts[2].shard.as_ref().unwrap().shard;
+        assert_eq!(s.to_string(), "2/3");
+    }
+
+    #[test]
+    fn autoterm_defaults_to_warps_tolerance() {
+        let s = setup(&["--autoterm", "--duration", "5m"]).unwrap();
+        assert_eq!(s.plan.autoterm, Some(Autoterm::default()));
+        assert_eq!(s.plan.autoterm.unwrap().tolerance, 0.075);
+        let s = setup(&[
+            "--autoterm",
+            "--autoterm-window",
+            "20s",
+            "--autoterm-tolerance",
+            "5%",
+        ])
+        .unwrap();
+        let rule = s.plan.autoterm.unwrap();
+        assert_eq!((rule.window_s, rule.tolerance), (20, 0.05));
     }
 }

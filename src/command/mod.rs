@@ -6,8 +6,10 @@ mod check;
 mod config;
 mod demo;
 mod emulators;
+mod k8s;
 pub mod lifecycle;
 pub mod load;
+mod load_grant;
 mod load_setup;
 pub mod report;
 mod value_enums;
@@ -25,6 +27,7 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Demo(args) => demo::run(&args).await,
         Command::Load(args) => load::run(&args).await,
         Command::Report(cmd) => report::run(&cmd),
+        Command::K8s(args) => k8s::run(&args),
     };
     match outcome {
         Ok(exit) => exit,

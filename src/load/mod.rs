@@ -9,11 +9,15 @@
 //!
 //! The caller (CLI, after config resolution) supplies the request builder, the run prefix,
 //! and records the keys this module reports writing in its ledger.
+pub mod autoterm;
 pub mod connection;
+pub mod gcs;
 pub(crate) mod progress;
 pub mod recorder;
 pub mod request;
+pub mod sas_grant;
 pub mod schedule;
+pub mod shard;
 pub mod sharedkey;
 pub mod sigv4;
 pub mod suite;
@@ -30,9 +34,11 @@ use std::time::{Duration, SystemTime};
 use futures::StreamExt;
 use tokio::time::Instant;
 
+pub use autoterm::Autoterm;
 pub use connection::Endpoint;
 pub use request::{Op, OpCall, OpRequest, Payload};
 pub use schedule::{Bound, Mix, Mode};
+pub use shard::Shard;
 pub use summary::LoadSummary;
 pub use timeline::{Live, LiveFigures};
 pub use verdict::{Verdict, VerdictConfig};
@@ -72,11 +78,27 @@ pub struct LoadPlan {
     pub backoff_max: Duration,
     /// Failed requests in a row (all workers) that stop the run early; 0: never.
     pub stop_after_failures: u64,
+    /// This copy's shard of a sharded run (its part is already in the fields above).
+    pub shard: Option<ShardPlan>,
+    /// Stop once throughput and p99 are stable (`bound` is then the cap).
+    pub autoterm: Option<Autoterm>,
+}
+
+/// A shard's place in its run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardPlan {
+    /// Which copy.
+    pub shard: Shard,
+    /// The whole run's plan, which the report carries: `report merge` compares it.
+    pub whole: crate::report::PlanSummary,
 }
 
 impl LoadPlan {
-    /// The plan as the report carries it.
+    /// The plan as the report carries it (a shard's: the whole run's plan).
     pub fn summary(&self) -> crate::report::PlanSummary {
+        if let Some(s) = &self.shard {
+            return s.whole.clone();
+        }
         crate::report::PlanSummary {
             mix: self.mix.items().iter().copied().collect(),
             sizes: self.sizes.items().iter().copied().collect(),
@@ -91,6 +113,42 @@ impl LoadPlan {
             },
             objects: self.objects,
         }
+    }
+
+    /// Shard `shard`'s part of this (whole) plan: `requests` and `objects` split with the
+    /// remainder to the first shards (with `existing`, every shard lists the whole `objects`
+    /// and reads its own part, see [`Shard::owns`]), the rate divided, a seed of its own.
+    /// Errors name the flag that leaves a shard nothing to do.
+    pub fn for_shard(mut self, shard: Shard, existing: bool) -> Result<LoadPlan, String> {
+        let whole = self.summary();
+        let n = shard.count;
+        if let Bound::Requests(total) = self.bound {
+            // Judged on the total, so every shard of a run refuses the same flags.
+            if total < u64::from(n) {
+                return Err(format!(
+                    "--requests {total} with --shard {shard}: each of the {n} shards needs at                      least one request (give at least {n})"
+                ));
+            }
+            self.bound = Bound::Requests(shard.part(total));
+        }
+        if let Mode::Open { rate } = self.mode {
+            self.mode = Mode::Open {
+                rate: rate / f64::from(n),
+            };
+        }
+        let reads = self.mix.any(|op| matches!(op, Op::Get | Op::Head));
+        if reads && !existing {
+            if (self.objects as u64) < u64::from(n) {
+                return Err(format!(
+                    "--objects {} with --shard {shard}: each of the {n} shards writes its part                      of the GET set and needs at least one object (give at least {n})",
+                    self.objects
+                ));
+            }
+            self.objects = shard.part(self.objects as u64) as usize;
+        }
+        self.seed = shard.seed(self.seed);
+        self.shard = Some(ShardPlan { shard, whole });
+        Ok(self)
     }
 }
 
@@ -426,7 +484,19 @@ pub async fn run_with_live<R: OpRequest>(
     });
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let grace = plan.timeout.as_secs() as u32 + 2;
-    let collector = tokio::spawn(timeline::collect(rx, grace, live));
+    // Autoterm: when the timeline is stable, the workers stop claiming requests.
+    let stable_at = Arc::new(std::sync::OnceLock::<Instant>::new());
+    let watch = plan.autoterm.map(|rule| {
+        let (shared, stable_at) = (shared.clone(), stable_at.clone());
+        timeline::AutotermWatch {
+            rule,
+            on_stable: Box::new(move || {
+                let _ = stable_at.set(Instant::now());
+                shared.stop.send_replace(true);
+            }),
+        }
+    });
+    let collector = tokio::spawn(timeline::collect(rx, grace, live, watch));
     let write_prefix = data.write_prefix.clone().unwrap_or_default();
     let mut handles = Vec::with_capacity(plan.concurrency);
     let mut guard = AbortOnDrop(vec![collector.abort_handle()]);
@@ -439,7 +509,7 @@ pub async fn run_with_live<R: OpRequest>(
             requests.clone(),
             seed,
             slots,
-            plan.timeline.then(|| tx.clone()),
+            (plan.timeline || plan.autoterm.is_some()).then(|| tx.clone()),
         );
         let h = tokio::spawn(worker.run(shared.clone()));
         guard.0.push(h.abort_handle());
@@ -461,9 +531,10 @@ pub async fn run_with_live<R: OpRequest>(
     let timeline = collector.await.unwrap_or_default();
     guard.0.clear();
     let measure_from = shared.schedule.measure_from();
-    let stopped_early = *shared.stop.borrow();
+    let stable_at = stable_at.get().copied();
+    let stopped_early = *shared.stop.borrow() && stable_at.is_none();
     let secs = match plan.bound {
-        Bound::Duration(d) if !stopped_early => d.as_secs_f64(),
+        Bound::Duration(d) if !stopped_early && stable_at.is_none() => d.as_secs_f64(),
         _ => last_end.map_or(0.0, |e| {
             e.saturating_duration_since(measure_from).as_secs_f64()
         }),
@@ -482,10 +553,21 @@ pub async fn run_with_live<R: OpRequest>(
              spare the bucket",
             plan.stop_after_failures
         ));
-    } else if let Some(planned) = shared.schedule.planned_measured() {
+    } else if let Some(planned) = shared.schedule.planned_measured_until(stable_at) {
         let sent: u64 = recorder.ops.iter().map(|o| o.total()).sum();
         summary.dropped = planned.saturating_sub(sent);
     }
+    summary.stop_reason = Some(if stopped_early {
+        crate::report::StopReason::Failures
+    } else if stable_at.is_some() {
+        crate::report::StopReason::AutotermStable
+    } else {
+        match plan.bound {
+            Bound::Duration(_) => crate::report::StopReason::DurationCap,
+            Bound::Requests(_) => crate::report::StopReason::RequestsDone,
+        }
+    });
+    summary.shard = plan.shard.as_ref().map(|s| s.shard);
     summary.verdict = verdict::judge(verdict_config, required, &summary.figures(), azure_sku);
     let since = Instant::now().saturating_duration_since(measure_from);
     summary.measured_from = chrono::Duration::from_std(since)

@@ -301,6 +301,18 @@ impl Schedule {
         }
     }
 
+    /// Open loop: the requests the schedule planned in the measured window, or up to `until`
+    /// when the run was stopped then (autoterm).
+    pub fn planned_measured_until(&self, until: Option<Instant>) -> Option<u64> {
+        let planned = self.planned_measured()?;
+        let Some(until) = until else {
+            return Some(planned);
+        };
+        let slots = (until.saturating_duration_since(self.start).as_nanos() as f64 / self.period_ns)
+            .ceil() as u64;
+        Some(planned.min(slots.saturating_sub(self.warmup_slots)))
+    }
+
     /// Claims the next request (lock-free: one `fetch_add`).
     #[inline]
     pub fn next(&self, now: Instant) -> Slot {

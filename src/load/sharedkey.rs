@@ -1,5 +1,7 @@
 //! Azure Blob requests signed with SharedKey, lean: the account key is decoded and keyed into
-//! an HMAC state once (cloned per request); the `Date` header is formatted once a second.
+//! an HMAC state once (cloned per request); the `Date` header is formatted once a second. With a
+//! SAS token instead ([`AzureRequests::with_sas`]) nothing is signed: the token's query is
+//! appended to each object's path once, when the path is encoded.
 //!
 //! Operations: Put Blob (`x-ms-blob-type: BlockBlob`), Get Blob, Get Blob Properties (HEAD),
 //! List Blobs (`restype=container&comp=list`), Delete Blob. Service version `2023-11-03`, the
@@ -47,11 +49,22 @@ pub struct AzureConfig {
 pub struct BadAccountKey;
 
 struct Shared {
-    config: AzureConfig,
+    endpoint: Arc<Endpoint>,
+    account: String,
     host: HeaderValue,
     container_path: String,
-    mac: Hmac<Sha256>,
-    auth_prefix: String,
+    auth: Auth,
+}
+
+/// How requests are authorized.
+enum Auth {
+    /// SharedKey: the keyed HMAC state and `SharedKey <account>:`.
+    Key {
+        mac: Hmac<Sha256>,
+        auth_prefix: String,
+    },
+    /// A SAS token's query (without `?`), appended to every request.
+    Sas(Secret),
 }
 
 /// Builds SharedKey-signed Azure Blob requests. Clone one per worker.
@@ -69,23 +82,48 @@ impl AzureRequests {
             .decode(config.access_key.expose())
             .map_err(|_| BadAccountKey)?;
         let mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|_| BadAccountKey)?;
-        let container_path = format!("{}/{}", config.endpoint.base_path(), config.container);
-        Ok(AzureRequests {
+        let auth = Auth::Key {
+            mac,
+            auth_prefix: format!("SharedKey {}:", config.account),
+        };
+        Ok(Self::with_auth(
+            config.endpoint,
+            config.account,
+            &config.container,
+            auth,
+        ))
+    }
+
+    /// A builder that signs nothing and appends `sas` (a SAS token's query, without `?`) to
+    /// every request, as azure-storage-blob does with a SAS credential.
+    pub fn with_sas(
+        endpoint: Arc<Endpoint>,
+        account: String,
+        container: &str,
+        sas: Secret,
+    ) -> Self {
+        Self::with_auth(endpoint, account, container, Auth::Sas(sas))
+    }
+
+    fn with_auth(endpoint: Arc<Endpoint>, account: String, container: &str, auth: Auth) -> Self {
+        let container_path = format!("{}/{}", endpoint.base_path(), container);
+        AzureRequests {
             shared: Arc::new(Shared {
-                host: config.endpoint.host_header(),
-                auth_prefix: format!("SharedKey {}:", config.account),
+                host: endpoint.host_header(),
                 container_path,
-                mac,
-                config,
+                auth,
+                endpoint,
+                account,
             }),
             sec: u64::MAX,
             date: HeaderValue::from_static("x"),
-        })
+        }
     }
 
     /// Signs any request (e.g. Create Container, Get Account Information): sets `Date` from
     /// `now`, `x-ms-version` if absent, `Host`, then `Authorization`. The URI must be
-    /// origin-form (path and query).
+    /// origin-form (path and query). With a SAS token nothing is signed: the caller's URI
+    /// must carry the token.
     pub fn sign(&self, req: &mut http::Request<Body>, now: SystemTime) {
         let h = req.headers_mut();
         h.insert(header::HOST, self.shared.host.clone());
@@ -96,18 +134,23 @@ impl AzureRequests {
         h.entry(&X_MS_VERSION)
             .or_insert(HeaderValue::from_static(AZURE_VERSION));
         h.remove(header::AUTHORIZATION);
-        let auth = self.authorization(req);
-        req.headers_mut().insert(header::AUTHORIZATION, auth);
+        if let Some(auth) = self.authorization(req) {
+            req.headers_mut().insert(header::AUTHORIZATION, auth);
+        }
     }
 
-    fn authorization(&self, req: &http::Request<Body>) -> HeaderValue {
-        let mut mac = self.shared.mac.clone();
+    /// The SharedKey `Authorization` of `req`; `None` with a SAS token.
+    fn authorization(&self, req: &http::Request<Body>) -> Option<HeaderValue> {
+        let Auth::Key { mac, auth_prefix } = &self.shared.auth else {
+            return None;
+        };
+        let mut mac = mac.clone();
         self.write_string_to_sign(req, &mut |b: &[u8]| mac.update(b));
         let sig = mac.finalize().into_bytes();
-        let mut auth = String::with_capacity(self.shared.auth_prefix.len() + 44);
-        auth.push_str(&self.shared.auth_prefix);
+        let mut auth = String::with_capacity(auth_prefix.len() + 44);
+        auth.push_str(auth_prefix);
         STANDARD.encode_string(sig, &mut auth);
-        HeaderValue::from_maybe_shared(Bytes::from(auth)).expect("ascii")
+        Some(HeaderValue::from_maybe_shared(Bytes::from(auth)).expect("ascii"))
     }
 
     /// The string SharedKey signs for `request` (for tests and debugging).
@@ -161,7 +204,7 @@ impl AzureRequests {
         // Canonicalized resource: /account/path, then query parameters (decoded values)
         // sorted by name, one per line. Our queries are built already sorted.
         put(b"/");
-        put(self.shared.config.account.as_bytes());
+        put(self.shared.account.as_bytes());
         put(req.uri().path().as_bytes());
         if let Some(q) = req.uri().query() {
             for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
@@ -176,7 +219,20 @@ impl AzureRequests {
 
 impl OpRequest for AzureRequests {
     fn object_path(&self, key: &str) -> ObjectPath {
-        ObjectPath::under(&self.shared.container_path, key)
+        let path = ObjectPath::under(&self.shared.container_path, key);
+        match &self.shared.auth {
+            Auth::Key { .. } => path,
+            Auth::Sas(sas) => {
+                let mut with_sas = Vec::with_capacity(path.path.len() + 1 + sas.expose().len());
+                with_sas.extend_from_slice(&path.path);
+                with_sas.push(b'?');
+                with_sas.extend_from_slice(sas.expose().as_bytes());
+                ObjectPath {
+                    key: path.key,
+                    path: Bytes::from(with_sas),
+                }
+            }
+        }
     }
 
     fn build(&mut self, call: &OpCall<'_>, now: SystemTime) -> http::Request<Body> {
@@ -211,6 +267,10 @@ impl OpRequest for AzureRequests {
                 s.push_str("&prefix=");
                 uri_encode(prefix, false, &mut s);
                 s.push_str("&restype=container");
+                if let Auth::Sas(sas) = &self.shared.auth {
+                    s.push('&');
+                    s.push_str(sas.expose());
+                }
                 (Method::GET, Bytes::from(s), Body::default())
             }
         };
@@ -226,13 +286,14 @@ impl OpRequest for AzureRequests {
             h.insert(&X_MS_BLOB_TYPE, HeaderValue::from_static("BlockBlob"));
             h.insert(header::CONTENT_LENGTH, body.content_length.clone());
         }
-        let auth = self.authorization(&req);
-        req.headers_mut().insert(header::AUTHORIZATION, auth);
+        if let Some(auth) = self.authorization(&req) {
+            req.headers_mut().insert(header::AUTHORIZATION, auth);
+        }
         req
     }
 
     fn endpoint(&self) -> &Arc<Endpoint> {
-        &self.shared.config.endpoint
+        &self.shared.endpoint
     }
 
     fn parse_list(&self, body: &[u8]) -> Result<ListPage, String> {
@@ -281,17 +342,18 @@ mod tests {
     use crate::load::request::Payload;
 
     fn azurite() -> AzureRequests {
-        AzureRequests::new(AzureConfig {
-            endpoint: Arc::new(
-                Endpoint::parse("http://127.0.0.1:10000/devstoreaccount1").unwrap(),
-            ),
+        AzureRequests::new(config()).unwrap()
+    }
+
+    fn config() -> AzureConfig {
+        AzureConfig {
+            endpoint: Arc::new(Endpoint::parse("http://127.0.0.1:10000/devstoreaccount1").unwrap()),
             account: "devstoreaccount1".into(),
             container: "ctr".into(),
             access_key: Secret::new(
                 "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
             ),
-        })
-        .unwrap()
+        }
     }
 
     #[test]
@@ -335,9 +397,43 @@ mod tests {
 
     #[test]
     fn rejects_a_key_that_is_not_base64() {
-        let mut c = azurite().shared.config.clone();
+        let mut c = config();
         c.access_key = Secret::new("not base64!");
         assert!(AzureRequests::new(c).is_err());
+    }
+
+    #[test]
+    fn a_sas_token_is_appended_and_nothing_is_signed() {
+        let c = config();
+        let mut r = AzureRequests::with_sas(
+            c.endpoint,
+            c.account,
+            &c.container,
+            Secret::new("sv=2022-11-02&sr=c&sp=rl&sig=a%2Bb"),
+        );
+        let p = r.object_path("a b");
+        let now = SystemTime::now();
+        let get = r.build(&OpCall::Get(&p), now);
+        assert_eq!(
+            get.uri(),
+            "/devstoreaccount1/ctr/a%20b?sv=2022-11-02&sr=c&sp=rl&sig=a%2Bb"
+        );
+        assert!(!get.headers().contains_key("authorization"));
+        let list = r.build(
+            &OpCall::List {
+                prefix: "p/",
+                max_keys: 5,
+                continuation: None,
+            },
+            now,
+        );
+        assert_eq!(
+            list.uri(),
+            "/devstoreaccount1/ctr?comp=list&maxresults=5&prefix=p%2F&restype=container\
+             &sv=2022-11-02&sr=c&sp=rl&sig=a%2Bb"
+        );
+        assert!(!list.headers().contains_key("authorization"));
+        assert_eq!(p.key.as_ref(), "a b");
     }
 
     #[test]

@@ -68,10 +68,35 @@ impl CapacitySuite {
     pub fn parse(text: &str, origin: &str) -> Result<Self, String> {
         let s: CapacitySuite = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
         s.plan().map_err(|e| format!("{origin}: {e}"))?;
-        for class in std::iter::once(&s.verdict.required).chain(&s.verdict.required_azure) {
-            if !s.verdict.profiles.iter().any(|p| &p.class == class) {
+        for p in &s.verdict.profiles {
+            if let Some(bad) = p
+                .providers
+                .iter()
+                .find(|x| !matches!(x.as_str(), "s3" | "gcs" | "azure"))
+            {
                 return Err(format!(
-                    "{origin}: [verdict] requires class `{class}` but no profile has it"
+                    "{origin}: profile `{}` names provider `{bad}`: use s3, gcs or azure",
+                    p.class
+                ));
+            }
+        }
+        let v = &s.verdict;
+        for (provider, class) in [(None, &v.required)]
+            .into_iter()
+            .chain(v.required_azure.iter().map(|c| (Some("azure"), c)))
+            .chain(v.required_gcs.iter().map(|c| (Some("gcs"), c)))
+        {
+            let applies = |p: &&crate::load::verdict::Profile| {
+                p.providers.is_empty()
+                    || provider.is_some_and(|x| p.providers.iter().any(|y| y == x))
+            };
+            if !v.profiles.iter().filter(applies).any(|p| &p.class == class) {
+                return Err(format!(
+                    "{origin}: [verdict] requires class `{class}`{} but no profile {} has it",
+                    provider.map(|x| format!(" on {x}")).unwrap_or_default(),
+                    provider
+                        .map(|x| format!("for {x}"))
+                        .unwrap_or_else(|| "for every provider".into()),
                 ));
             }
         }
@@ -141,6 +166,8 @@ impl CapacitySuite {
                 None => Duration::from_secs(20),
             },
             stop_after_failures: d.stop_after_failures.unwrap_or(20),
+            shard: None,
+            autoterm: None,
         })
     }
 }
@@ -184,5 +211,12 @@ mod tests {
                 .unwrap_err()
                 .contains("tape")
         );
+        // A GCS-only profile cannot be what every provider or Azure must reach.
+        let bad = BUILTIN.replace("required_azure = \"ssd\"", "required_azure = \"gcs\"");
+        let e = CapacitySuite::parse(&bad, "x.toml").unwrap_err();
+        assert!(e.contains("`gcs` on azure"), "{e}");
+        let bad = BUILTIN.replace("providers = [\"gcs\"]", "providers = [\"gcp\"]");
+        let e = CapacitySuite::parse(&bad, "x.toml").unwrap_err();
+        assert!(e.contains("provider `gcp`"), "{e}");
     }
 }

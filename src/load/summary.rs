@@ -84,6 +84,8 @@ impl LoadReport {
             measured_from: None,
             plan: None,
             verdict_basis: None,
+            shard: None,
+            stop_reason: None,
         }
     }
 

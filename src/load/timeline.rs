@@ -119,6 +119,10 @@ struct Slot {
 }
 
 fn close(sec: u32, slot: Slot, out: &mut Vec<TimelinePoint>) {
+    points_of(sec, &slot, out);
+}
+
+fn points_of(sec: u32, slot: &Slot, out: &mut Vec<TimelinePoint>) {
     for op in Op::ALL {
         let i = op.index();
         let h = slot.ok[i].as_ref();
@@ -237,17 +241,33 @@ impl Live {
     }
 }
 
+/// `--autoterm` following the timeline as it is collected.
+pub struct AutotermWatch {
+    /// When to stop.
+    pub rule: super::Autoterm,
+    /// Called once, the first time the run is stable.
+    pub on_stable: Box<dyn FnOnce() + Send>,
+}
+
 /// Receives the workers' intervals until every sender is gone. Seconds older than the newest
 /// seen minus `grace_s` are closed as they go, so memory holds at most `grace_s` seconds of
 /// histograms. `live`, when given, is kept up to date for a progress display.
+///
+/// `autoterm`, when given, judges each second as soon as a report of a second two later
+/// arrived (a worker reports a second when it moves past it; a request still running then is
+/// left out of the decision, not of the timeline), and calls `on_stable` once.
 pub async fn collect(
     mut rx: mpsc::UnboundedReceiver<IntervalReport>,
     grace_s: u32,
     live: Option<Arc<Live>>,
+    mut autoterm: Option<AutotermWatch>,
 ) -> Timeline {
     let mut pending: BTreeMap<u32, Slot> = BTreeMap::new();
     let mut out = Timeline::default();
     let mut closed_before = 0u32;
+    // Autoterm: the seconds judged so far (their points, the last window's only).
+    let mut judged = 0u32;
+    let mut recent: Vec<TimelinePoint> = Vec::new();
     while let Some(r) = rx.recv().await {
         if let Some(live) = &live {
             live.add(&r);
@@ -269,6 +289,21 @@ pub async fn collect(
             slot.bytes[i] += r.bytes[i];
         }
         let newest = *pending.keys().next_back().expect("just inserted");
+        if let Some(watch) = &autoterm {
+            let window = watch.rule.window_s.max(super::autoterm::BLOCKS);
+            let mut stable = false;
+            while judged + 2 <= newest && !stable {
+                if let Some(slot) = pending.get(&judged) {
+                    points_of(judged, slot, &mut recent);
+                }
+                judged += 1;
+                recent.retain(|p| p.second + u64::from(window) >= u64::from(judged));
+                stable = watch.rule.is_stable(&recent, u64::from(judged));
+            }
+            if stable && let Some(watch) = autoterm.take() {
+                (watch.on_stable)();
+            }
+        }
         let limit = newest.saturating_sub(grace_s);
         while let Some(entry) = pending.first_entry() {
             if *entry.key() >= limit {
@@ -289,11 +324,58 @@ pub async fn collect(
 mod tests {
     use super::*;
 
+    /// Feeds `seconds` of (GETs, latency ms) from two workers; whether autoterm fired and
+    /// the timeline still holds every second.
+    async fn autoterm_after(seconds: &[(u32, u64)]) -> bool {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watch = AutotermWatch {
+            rule: crate::load::Autoterm {
+                window_s: 5,
+                tolerance: 0.075,
+            },
+            on_stable: Box::new({
+                let fired = fired.clone();
+                move || fired.store(true, std::sync::atomic::Ordering::SeqCst)
+            }),
+        };
+        let collector = tokio::spawn(collect(rx, 30, None, Some(watch)));
+        let mut a = Interval::new(Some(tx.clone()));
+        let mut b = Interval::new(Some(tx));
+        for (s, &(n, ms)) in seconds.iter().enumerate() {
+            for _ in 0..n {
+                a.record(s as u32, Op::Get, true, Duration::from_millis(ms), 10);
+                b.record(s as u32, Op::Get, true, Duration::from_millis(ms), 10);
+            }
+        }
+        drop((a, b));
+        let t = collector.await.unwrap();
+        assert_eq!(t.points.len(), seconds.len(), "the timeline is whole");
+        fired.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn autoterm_fires_on_a_steady_timeline_as_it_is_collected() {
+        // 5 steady seconds are judged once a report of a second two later arrived.
+        assert!(autoterm_after(&[(50, 10); 7]).await);
+        assert!(
+            !autoterm_after(&[(50, 10); 6]).await,
+            "second 4 not yet complete"
+        );
+        // Throughput doubling at second 3: no window of seconds 0..7 is stable within 7.5 %.
+        let ramp: Vec<(u32, u64)> = (0..12)
+            .map(|s| (if s < 3 { 50 } else { 100 }, 10))
+            .collect();
+        assert!(!autoterm_after(&ramp[..9]).await);
+        // ... until 5 whole seconds after the change are in.
+        assert!(autoterm_after(&ramp).await);
+    }
+
     #[tokio::test]
     async fn merges_workers_per_second_and_closes_old_seconds() {
         let (tx, rx) = mpsc::unbounded_channel();
         let live = Arc::new(Live::default());
-        let collector = tokio::spawn(collect(rx, 2, Some(live.clone())));
+        let collector = tokio::spawn(collect(rx, 2, Some(live.clone()), None));
         let mut a = Interval::new(Some(tx.clone()));
         let mut b = Interval::new(Some(tx));
         for s in 0..10u32 {

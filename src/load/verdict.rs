@@ -86,6 +86,9 @@ pub struct Threshold {
 pub struct Profile {
     /// `ssd`, `hdd`, ...
     pub class: String,
+    /// The providers (`s3`, `gcs`, `azure`) the profile applies to; empty: every provider.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<String>,
     /// Its limits.
     #[serde(rename = "threshold", default)]
     pub thresholds: Vec<Threshold>,
@@ -98,12 +101,22 @@ pub struct VerdictConfig {
     pub required: String,
     /// The class Azure must reach (the guide asks for Premium / SSD).
     pub required_azure: Option<String>,
+    /// The class GCS must reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_gcs: Option<String>,
     /// Profiles, fastest first.
     #[serde(rename = "profile")]
     pub profiles: Vec<Profile>,
 }
 
 impl VerdictConfig {
+    /// Only the profiles that apply to `provider` (`s3`, `gcs`, `azure`).
+    pub fn for_provider(mut self, provider: &str) -> Self {
+        self.profiles
+            .retain(|p| p.providers.is_empty() || p.providers.iter().any(|x| x == provider));
+        self
+    }
+
     /// Sets a limit of the `required` profile (adds the threshold if the profile has none for
     /// that metric): what `--threshold METRIC=VALUE` does.
     pub fn override_limit(
@@ -276,7 +289,7 @@ mod tests {
 
     #[test]
     fn classes_follow_the_suite_profiles() {
-        let cfg = CapacitySuite::builtin().verdict;
+        let cfg = CapacitySuite::builtin().verdict.for_provider("s3");
         let fast = judge(&cfg, "ssd", &figures(2.0, 10.0), None);
         assert_eq!((fast.slow, fast.class.as_str()), (false, "ssd"), "{fast:?}");
         assert!(fast.reasons.is_empty());
@@ -304,7 +317,7 @@ mod tests {
 
     #[test]
     fn a_standard_azure_account_is_not_ssd_and_nothing_measured_is_unknown() {
-        let cfg = CapacitySuite::builtin().verdict;
+        let cfg = CapacitySuite::builtin().verdict.for_provider("azure");
         let v = judge(&cfg, "ssd", &figures(2.0, 10.0), Some("Standard_RAGRS"));
         assert_eq!((v.slow, v.class.as_str()), (true, "hdd"));
         assert!(v.reasons[0].contains("Standard_RAGRS"));
@@ -316,6 +329,34 @@ mod tests {
         assert!(both.reasons[2].starts_with("ssd: get_ttfb_p99_ms 400.0 > 150"));
         let none = judge(&cfg, "ssd", &Figures::default(), None);
         assert_eq!((none.slow, none.class.as_str()), (false, "unknown"));
+    }
+
+    #[test]
+    fn gcs_is_held_to_googles_figures_and_only_gcs_is() {
+        let suite = CapacitySuite::builtin().verdict;
+        assert!(
+            !suite
+                .clone()
+                .for_provider("s3")
+                .profiles
+                .iter()
+                .any(|p| p.class == "gcs")
+        );
+        let cfg = suite.for_provider("gcs");
+        let required = cfg.required_gcs.clone().unwrap();
+        assert_eq!(required, "gcs");
+        let ok = judge(&cfg, &required, &figures(55.0, 400.0), None);
+        assert_eq!((ok.slow, ok.class.as_str()), (false, "gcs"), "{ok:?}");
+        let fast = judge(&cfg, &required, &figures(2.0, 10.0), None);
+        assert_eq!(fast.class, "gcs", "GCS has no SSD tier: {fast:?}");
+        let slow = judge(&cfg, &required, &figures(150.0, 400.0), None);
+        assert_eq!((slow.slow, slow.class.as_str()), (true, "hdd"), "{slow:?}");
+        assert!(
+            slow.reasons
+                .iter()
+                .any(|r| r.starts_with("gcs: get_ttfb_p50_ms 150.0 > 100")),
+            "{slow:?}"
+        );
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Google Cloud Storage through its JSON API (what Label Studio's Python client uses, and what
-//! fake-gcs-server serves): OAuth bearer from object_store's credential provider
-//! (service-account key or metadata server).
+//! fake-gcs-server serves): OAuth bearer from the credentials Label Studio's client uses: a
+//! service-account key (JWT grant at its `token_uri`, as google-auth does), the metadata server,
+//! or workload identity federation. [`GcsTokens`] shares the same token cache with `lsprobe
+//! load`'s lean path.
 use bytes::Bytes;
 use http::Method;
 use object_store::client::HttpRequest;
-use object_store::gcp::{GoogleCloudStorage, GoogleCloudStorageBuilder};
+use object_store::gcp::{GcpCredential, GoogleCloudStorage, GoogleCloudStorageBuilder};
 use serde::Deserialize;
 
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use std::sync::Arc;
 use super::credential::{CredentialError, CredentialIdentity};
 use super::gcp_credentials::{MetadataProvider, MetadataSigning};
 use super::gcp_external::{ExternalProvider, ExternalSigning};
+use super::gcp_service_account::ServiceAccountProvider;
 use super::{Op, Unreachable, build, keys};
 use crate::config::{ConfigError, GcsCredentials, GcsSettings, Target};
 
@@ -28,9 +31,40 @@ pub struct Gcs {
 
 #[derive(Debug)]
 enum Credentials {
-    Static(CredentialIdentity),
+    /// A key file: its identity is known without a request; tokens from the JWT grant
+    /// (none for an emulator file with `disable_oauth`).
+    Static(CredentialIdentity, Option<Arc<ServiceAccountProvider>>),
     Metadata(Arc<MetadataProvider>),
     External(Arc<ExternalProvider>),
+}
+
+/// Where a GCS run's bearer tokens come from; clones share one token cache.
+#[derive(Clone, Debug)]
+pub enum GcsTokens {
+    /// No token is sent (an emulator key file with `disable_oauth`).
+    None,
+    /// A service-account key (JWT grant).
+    ServiceAccount(Arc<ServiceAccountProvider>),
+    /// The metadata server (GKE Workload Identity, GCE).
+    Metadata(Arc<MetadataProvider>),
+    /// Workload identity federation.
+    External(Arc<ExternalProvider>),
+}
+
+impl GcsTokens {
+    /// The current token, fetched on first use and again ahead of expiry; `None` when the
+    /// credentials send no token.
+    pub async fn current(&self) -> Result<Option<Arc<GcpCredential>>, CredentialError> {
+        Ok(Some(
+            match self {
+                GcsTokens::None => return Ok(None),
+                GcsTokens::ServiceAccount(p) => p.current().await?,
+                GcsTokens::Metadata(p) => p.current().await?,
+                GcsTokens::External(p) => p.current().await?,
+            }
+            .credential,
+        ))
+    }
 }
 
 impl Gcs {
@@ -46,16 +80,34 @@ impl Gcs {
                 client_email,
             } => {
                 builder = builder.with_service_account_key(json.expose());
-                base = serde_json::from_str::<serde_json::Value>(json.expose())
-                    .ok()
+                let parsed = serde_json::from_str::<serde_json::Value>(json.expose()).ok();
+                base = parsed
+                    .as_ref()
                     .and_then(|v| v.get("gcs_base_url")?.as_str().map(str::to_string));
-                Credentials::Static(CredentialIdentity {
-                    source: format!("service-account JSON ({source})"),
-                    identity: client_email
-                        .as_ref()
-                        .map(|e| format!("service account {e}"))
-                        .unwrap_or_else(|| "service account (no client_email)".into()),
-                })
+                let disable_oauth = parsed
+                    .as_ref()
+                    .and_then(|v| v.get("disable_oauth")?.as_bool())
+                    .unwrap_or(false);
+                let tokens = if disable_oauth {
+                    None
+                } else {
+                    let provider = Arc::new(
+                        ServiceAccountProvider::new(json, &source.to_string())
+                            .map_err(ConfigError)?,
+                    );
+                    builder = builder.with_credentials(provider.clone());
+                    Some(provider)
+                };
+                Credentials::Static(
+                    CredentialIdentity {
+                        source: format!("service-account JSON ({source})"),
+                        identity: client_email
+                            .as_ref()
+                            .map(|e| format!("service account {e}"))
+                            .unwrap_or_else(|| "service account (no client_email)".into()),
+                    },
+                    tokens,
+                )
             }
             GcsCredentials::ExternalAccount(account) => {
                 let provider = Arc::new(ExternalProvider::new((**account).clone()));
@@ -96,10 +148,25 @@ impl Gcs {
     /// Obtains the credentials (once; the metadata server's are cached) and says whose they are.
     pub async fn identity(&self) -> Result<CredentialIdentity, CredentialError> {
         match &self.credentials {
-            Credentials::Static(i) => Ok(i.clone()),
+            Credentials::Static(i, _) => Ok(i.clone()),
             Credentials::Metadata(p) => p.current().await.map(|f| f.identity),
             Credentials::External(p) => p.current().await.map(|f| f.identity),
         }
+    }
+
+    /// The bearer tokens this adapter sends (the same cache).
+    pub fn tokens(&self) -> GcsTokens {
+        match &self.credentials {
+            Credentials::Static(_, None) => GcsTokens::None,
+            Credentials::Static(_, Some(p)) => GcsTokens::ServiceAccount(p.clone()),
+            Credentials::Metadata(p) => GcsTokens::Metadata(p.clone()),
+            Credentials::External(p) => GcsTokens::External(p.clone()),
+        }
+    }
+
+    /// The JSON API base URL (no trailing `/`).
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// The object_store client (credentials, signing).

@@ -8,6 +8,7 @@ pub mod azure_sas;
 pub mod credential;
 pub mod gcp_credentials;
 pub mod gcp_external;
+pub mod gcp_service_account;
 pub mod gcs;
 pub mod gcs_sign;
 pub mod keys;

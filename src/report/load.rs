@@ -51,6 +51,40 @@ pub struct LoadReport {
     /// What the verdict was judged against, so that it can be judged again (after a merge).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict_basis: Option<VerdictBasis>,
+    /// Which copy of a sharded run this is (`--shard I/N`, 0-based); absent when unsharded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::load::Shard>,
+    /// Why the measured part ended; absent in reports of an older lsprobe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<StopReason>,
+}
+
+/// Why a load run's measured part ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// `--autoterm`: throughput and p99 were stable for the window.
+    AutotermStable,
+    /// `--duration` ran out (with `--autoterm`: the figures never settled before the cap).
+    DurationCap,
+    /// `--requests` were all measured.
+    RequestsDone,
+    /// Every recent request failed or was throttled (`stopped_early` says which).
+    Failures,
+}
+
+impl StopReason {
+    /// A sentence for the text and Markdown reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopReason::AutotermStable => {
+                "autoterm: throughput and p99 were stable for the window, before the cap"
+            }
+            StopReason::DurationCap => "the duration ran out",
+            StopReason::RequestsDone => "every request asked for was measured",
+            StopReason::Failures => "every recent request failed or was throttled",
+        }
+    }
 }
 
 /// The plan of a load run, as far as it shapes the figures.

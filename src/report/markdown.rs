@@ -163,11 +163,18 @@ impl Exporter for MarkdownExporter {
                 .rate
                 .map(|r| format!(" at {r} ops/s"))
                 .unwrap_or_default();
+            let shard = load
+                .shard
+                .map(|s| format!(", shard {s}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "### Load: {mode}, {} workers{rate}, {:.1} s measured\n",
+                "### Load: {mode}, {} workers{rate}, {:.1} s measured{shard}\n",
                 load.concurrency, load.duration_s
             );
+            if let Some(reason) = load.stop_reason {
+                let _ = writeln!(out, "Stopped: {}.\n", reason.describe());
+            }
             out.push_str(
                 "| Op | Requests | Errors | ops/s | MiB/s | p50 | p90 | p99 | p99.9 | max | first byte p50 / p99 |\n\
                  |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
@@ -282,6 +289,19 @@ mod tests {
             md.contains("**1 passed, 1 warned, 1 failed, 1 errors, 1 skipped**"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn why_the_run_stopped_and_which_shard_it_was_are_said() {
+        let mut report = sample::full_report();
+        if let Some(load) = report.load.as_mut() {
+            load.stop_reason = Some(crate::report::StopReason::DurationCap);
+            load.shard = Some(crate::load::Shard { index: 0, count: 2 });
+        }
+        let md = String::from_utf8(MarkdownExporter.render(&report)).unwrap();
+        assert!(md.contains("Stopped: the duration ran out.\n"), "{md}");
+        assert!(md.contains(" s measured, shard 0/2\n"), "{md}");
+        assert!(!render().contains("Stopped:"));
     }
 
     #[test]

@@ -59,6 +59,65 @@ fn same_run(first: &RunReport, other: &RunReport) -> Option<&'static str> {
     None
 }
 
+/// The shards of a sharded run (`--shard I/N`) must all be there, each once, of one count;
+/// copies without a shard are N copies of one plan and merge as they are.
+fn check_shards(reports: &[(String, RunReport)]) -> Result<(), MergeError> {
+    let shards: Vec<(&str, Option<crate::load::Shard>)> = reports
+        .iter()
+        .map(|(f, r)| (f.as_str(), r.load.as_ref().and_then(|l| l.shard)))
+        .collect();
+    let Some((first, first_shard)) = shards.iter().find_map(|(f, s)| s.map(|s| (*f, s))) else {
+        return Ok(());
+    };
+    let count = first_shard.count;
+    let mut seen: BTreeMap<u32, &str> = BTreeMap::new();
+    for (file, shard) in &shards {
+        let Some(shard) = shard else {
+            return Err(refuse(
+                file,
+                format!(
+                    "is not a shard while {first} is shard {first_shard}: merge the reports of \
+                     one sharded run (all run with --shard I/{count}), or of unsharded copies"
+                ),
+            ));
+        };
+        if shard.count != count {
+            return Err(refuse(
+                file,
+                format!(
+                    "is shard {shard} while {first} is shard {first_shard}: the shards of one \
+                     run share their count"
+                ),
+            ));
+        }
+        if let Some(other) = seen.insert(shard.index, file) {
+            return Err(refuse(
+                file,
+                format!(
+                    "is shard {shard}, as {other} is: give each shard's report once (a shard \
+                     run twice would count its requests twice)"
+                ),
+            ));
+        }
+    }
+    let missing: Vec<String> = (0..count)
+        .filter(|i| !seen.contains_key(i))
+        .map(|i| format!("{i}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(refuse(
+            first,
+            format!(
+                "the run has {count} shards but shard {} is missing: give every shard's report \
+                 (a partial run's totals are not the run's); rerun the missing shard with the \
+                 same flags and --shard",
+                missing.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// One copy, checked.
 struct Copy<'a> {
     load: &'a LoadReport,
@@ -151,6 +210,7 @@ pub fn merge(reports: &[(String, RunReport)]) -> Result<RunReport, MergeError> {
         let end = start + chrono::TimeDelta::milliseconds((load.duration_s * 1000.0) as i64);
         copies.push(Copy { load, start, end });
     }
+    check_shards(reports)?;
     let base = &copies[0].load;
     let t0 = copies
         .iter()
@@ -269,6 +329,12 @@ pub fn merge(reports: &[(String, RunReport)]) -> Result<RunReport, MergeError> {
         measured_from: Some(t0),
         plan: base.plan.clone(),
         verdict_basis: base.verdict_basis.clone(),
+        shard: None,
+        // The merged run ended when its last copy did, for that copy's reason.
+        stop_reason: copies
+            .iter()
+            .max_by_key(|c| c.end)
+            .and_then(|c| c.load.stop_reason),
     };
     let basis = load.verdict_basis.as_ref().expect("checked above");
     load.verdict = crate::load::verdict::judge(
@@ -348,6 +414,7 @@ mod tests {
         });
         let profile = |class: &str, limit: f64| Profile {
             class: class.into(),
+            providers: Vec::new(),
             thresholds: vec![Threshold {
                 metric: Metric::GetTtfbP99Ms,
                 limit,
@@ -358,6 +425,7 @@ mod tests {
             config: crate::load::VerdictConfig {
                 required: "ssd".into(),
                 required_azure: None,
+                required_gcs: None,
                 profiles: vec![profile("ssd", 1000.0), profile("hdd", 5000.0)],
             },
             azure_sku: None,
@@ -397,6 +465,56 @@ mod tests {
             serde_json::json!(["a.json", "b.json"])
         );
         assert_eq!(merged.cleanup.leftover.len(), 2);
+    }
+
+    fn shard(start: &str, index: u32, count: u32) -> RunReport {
+        let mut r = copy(start);
+        r.load.as_mut().unwrap().shard = Some(crate::load::Shard { index, count });
+        r
+    }
+
+    #[test]
+    fn the_shards_of_a_run_merge_once_each_and_all_of_them() {
+        let t = "2025-05-01T12:00:01Z";
+        let named = |rs: Vec<RunReport>| -> Vec<(String, RunReport)> {
+            rs.into_iter()
+                .enumerate()
+                .map(|(i, r)| (format!("s{i}.json"), r))
+                .collect()
+        };
+        let mut last = shard("2025-05-01T12:00:02Z", 2, 3);
+        last.load.as_mut().unwrap().stop_reason = Some(crate::report::StopReason::AutotermStable);
+        let merged = merge(&named(vec![shard(t, 1, 3), shard(t, 0, 3), last])).unwrap();
+        let load = merged.load.unwrap();
+        assert_eq!(load.ops[&Op::Get].count, 3600);
+        assert_eq!(load.shard, None);
+        assert_eq!(
+            load.stop_reason,
+            Some(crate::report::StopReason::AutotermStable)
+        );
+        for (reports, file, says) in [
+            (
+                vec![shard(t, 0, 3), shard(t, 1, 3)],
+                "s0.json",
+                "shard 2/3 is missing",
+            ),
+            (
+                vec![shard(t, 0, 2), shard(t, 0, 2)],
+                "s1.json",
+                "as s0.json is",
+            ),
+            (
+                vec![shard(t, 0, 2), shard(t, 1, 3)],
+                "s1.json",
+                "share their count",
+            ),
+            (vec![shard(t, 0, 2), copy(t)], "s1.json", "is not a shard"),
+            (vec![copy(t), shard(t, 1, 2)], "s0.json", "is not a shard"),
+        ] {
+            let err = merge(&named(reports)).unwrap_err();
+            assert_eq!(err.file, file, "{err}");
+            assert!(err.to_string().contains(says), "{err}");
+        }
     }
 
     #[test]

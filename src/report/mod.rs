@@ -26,8 +26,8 @@ use crate::exit::Exit;
 
 pub use formats::{ReportFormat, ShowFormat};
 pub use load::{
-    ErrorCounts, LatencyMs, LoadMode, LoadReport, OpStats, PlanSummary, TimelinePoint, Verdict,
-    VerdictBasis,
+    ErrorCounts, LatencyMs, LoadMode, LoadReport, OpStats, PlanSummary, StopReason, TimelinePoint,
+    Verdict, VerdictBasis,
 };
 pub use target::TargetSummary;
 pub use writer::{ReportError, ReportWriter};

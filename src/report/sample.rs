@@ -106,6 +106,8 @@ pub(crate) fn load_report(slow: bool) -> LoadReport {
         measured_from: None,
         plan: None,
         verdict_basis: None,
+        shard: None,
+        stop_reason: None,
     }
 }
 

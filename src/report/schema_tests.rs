@@ -53,6 +53,8 @@ fn real_reports_validate() {
     let load = open.load.as_mut().unwrap();
     load.mode = super::LoadMode::Open;
     load.rate = Some(250.0);
+    load.shard = Some(crate::load::Shard { index: 2, count: 3 });
+    load.stop_reason = Some(crate::report::StopReason::AutotermStable);
     open.target.endpoint = None;
     open.target.region = None;
     let problems = errors(&rendered(&open));

@@ -157,9 +157,13 @@ impl Exporter for TextExporter {
                 LoadMode::Closed => "closed",
                 LoadMode::Open => "open",
             };
+            let shard = load
+                .shard
+                .map(|s| format!(", shard {s}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "load: {mode} loop, {} workers{rate}, {:.1} s",
+                "load: {mode} loop, {} workers{rate}, {:.1} s{shard}",
                 load.concurrency, load.duration_s
             );
             for (op, stats) in &load.ops {
@@ -208,6 +212,9 @@ impl Exporter for TextExporter {
             }
             if let Some(why) = &load.stopped_early {
                 indented(&mut out, "  stopped early: ", why);
+            }
+            if let Some(reason) = load.stop_reason {
+                let _ = writeln!(out, "  stopped: {}", reason.describe());
             }
             let verdict = if load.verdict.slow {
                 "SLOW"
@@ -282,6 +289,22 @@ mod tests {
             "{text}"
         );
         assert!(!render(false).contains("dropped:"));
+    }
+
+    #[test]
+    fn why_the_run_stopped_and_which_shard_it_was_are_said() {
+        let mut report = sample::full_report();
+        if let Some(load) = report.load.as_mut() {
+            load.stop_reason = Some(crate::report::StopReason::AutotermStable);
+            load.shard = Some(crate::load::Shard { index: 1, count: 3 });
+        }
+        let text = String::from_utf8(TextExporter { colour: false }.render(&report)).unwrap();
+        assert!(
+            text.contains("stopped: autoterm: throughput and p99 were stable"),
+            "{text}"
+        );
+        assert!(text.contains(" s, shard 1/3\n"), "{text}");
+        assert!(!render(false).contains("stopped:"));
     }
 
     #[test]

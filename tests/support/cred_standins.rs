@@ -276,3 +276,129 @@ pub fn gce(email: &str) -> StandIn {
         }
     })
 }
+
+/// Google's OAuth token endpoint for a service-account key, judging the JWT grant as Google
+/// does: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`, an RS256 assertion whose
+/// signature verifies with `public_key` (the key's RSAPublicKey DER), issued by `email`, for
+/// this endpoint (`aud`), unexpired. Each grant issues a new token valid `lifetime_secs`,
+/// recorded in `tokens` (which a `DelayProxy` enforces); anything else is `400 invalid_grant`.
+pub fn google_token(
+    email: &str,
+    public_key: Vec<u8>,
+    lifetime_secs: u64,
+    tokens: SessionTokens,
+) -> StandIn {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let email = email.to_string();
+    let issued = std::sync::atomic::AtomicU64::new(0);
+    let aud = Arc::new(Mutex::new(String::new()));
+    let aud_set = aud.clone();
+    let standin = StandIn::start(move |r| {
+        let refuse = |why: &str| {
+            (
+                400,
+                "application/json",
+                serde_json::json!({"error": "invalid_grant", "error_description": why}).to_string(),
+            )
+        };
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(r.body.as_bytes())
+                .into_owned()
+                .collect();
+        if r.method != "POST" || r.path != "/token" {
+            return (404, "text/plain", String::new());
+        }
+        if form.get("grant_type").map(String::as_str)
+            != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+        {
+            return refuse("unsupported grant_type");
+        }
+        let assertion = form.get("assertion").cloned().unwrap_or_default();
+        let parts: Vec<&str> = assertion.split('.').collect();
+        if parts.len() != 3 {
+            return refuse("not a JWT");
+        }
+        let signed = format!("{}.{}", parts[0], parts[1]);
+        let sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap_or_default();
+        let key = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            &public_key,
+        );
+        if key.verify(signed.as_bytes(), &sig).is_err() {
+            return refuse("Invalid JWT Signature.");
+        }
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap_or_default())
+                .unwrap_or_default();
+        let now = chrono::Utc::now().timestamp();
+        if claims["iss"] != email.as_str()
+            || claims["aud"] != aud.lock().unwrap().as_str()
+            || claims["exp"].as_i64().unwrap_or(0) <= now
+            || !claims["scope"]
+                .as_str()
+                .unwrap_or("")
+                .contains("devstorage")
+        {
+            return refuse(&format!("bad claims {claims}"));
+        }
+        let n = issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let token = format!("ya29.granted-{n}");
+        tokens.lock().unwrap().insert(
+            token.clone(),
+            std::time::Instant::now() + std::time::Duration::from_secs(lifetime_secs),
+        );
+        (
+            200,
+            "application/json",
+            serde_json::json!({
+                "access_token": token,
+                "expires_in": lifetime_secs,
+                "token_type": "Bearer",
+            })
+            .to_string(),
+        )
+    });
+    *aud_set.lock().unwrap() = format!("{}/token", standin.url);
+    standin
+}
+
+/// The GCE metadata server of service account `email` issuing a new access token at every
+/// token fetch, valid `lifetime_secs`, recorded in `tokens` (which a `DelayProxy` enforces).
+pub fn gce_rotating(email: &str, lifetime_secs: u64, tokens: SessionTokens) -> StandIn {
+    let email = email.to_string();
+    let issued = std::sync::atomic::AtomicU64::new(0);
+    StandIn::start(move |r| {
+        if !r
+            .headers
+            .iter()
+            .any(|(k, v)| k == "metadata-flavor" && v == "Google")
+        {
+            return (403, "text/plain", "Missing Metadata-Flavor header".into());
+        }
+        match r.path.as_str() {
+            "/computeMetadata/v1/instance/service-accounts/default/token" => {
+                let n = issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let token = format!("ya29.metadata-{n}");
+                tokens.lock().unwrap().insert(
+                    token.clone(),
+                    std::time::Instant::now() + std::time::Duration::from_secs(lifetime_secs),
+                );
+                (
+                    200,
+                    "application/json",
+                    serde_json::json!({
+                        "access_token": token,
+                        "expires_in": lifetime_secs,
+                        "token_type": "Bearer",
+                    })
+                    .to_string(),
+                )
+            }
+            "/computeMetadata/v1/instance/service-accounts/default/email" => {
+                (200, "application/text", email.clone())
+            }
+            _ => (404, "text/plain", String::new()),
+        }
+    })
+}

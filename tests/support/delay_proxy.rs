@@ -44,10 +44,10 @@ pub struct DelaySpec {
     pub deny_deletes: bool,
     /// DELETE requests are never answered (cleanup hangs on a stalled storage).
     pub stall_deletes: bool,
-    /// Temporary credentials, as S3 judges them: when set, a request is forwarded only if its
-    /// `x-amz-security-token` is one of these and its expiry (the value) has not passed;
-    /// otherwise the proxy answers as S3 does, `400 ExpiredToken` (`403 InvalidToken` for a
-    /// token it never issued or none).
+    /// Temporary credentials, as S3 (and GCS) judge them: when set, a request is forwarded only
+    /// if its `x-amz-security-token` (or its `Authorization: Bearer` token) is one of these and
+    /// its expiry (the value) has not passed; otherwise the proxy answers as S3 does,
+    /// `400 ExpiredToken` (`403 InvalidToken` for a token it never issued or none).
     pub session_tokens: Option<SessionTokens>,
 }
 
@@ -63,8 +63,11 @@ fn token_refusal(tokens: &SessionTokens, raw: &[u8]) -> Option<(u16, &'static st
     let head = String::from_utf8_lossy(&raw[..head_end]);
     let token = head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
-        k.trim()
-            .eq_ignore_ascii_case("x-amz-security-token")
+        let k = k.trim();
+        if k.eq_ignore_ascii_case("authorization") {
+            return v.trim().strip_prefix("Bearer ").map(str::to_string);
+        }
+        k.eq_ignore_ascii_case("x-amz-security-token")
             .then(|| v.trim().to_string())
     });
     let expires = token.and_then(|t| tokens.lock().unwrap().get(&t).copied());
@@ -148,11 +151,48 @@ async fn read_message(
                 .then(|| v.trim().parse().ok())?
         })
         .unwrap_or(0);
-    let body_len = if !is_request && (head_req || status == 204 || status == 304) {
-        0
-    } else {
-        len
-    };
+    let chunked = head.lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.eq_ignore_ascii_case("transfer-encoding") && v.trim().eq_ignore_ascii_case("chunked")
+        })
+    });
+    let no_body = !is_request && (head_req || status == 204 || status == 304);
+    if chunked && !no_body {
+        // A chunked body (fake-gcs-server's larger answers): `SIZE\r\nDATA\r\n` until the
+        // zero-size chunk and the empty line after it (no trailers).
+        let mut pos = head_end;
+        let end = loop {
+            let line_end = buf[pos..]
+                .windows(2)
+                .position(|w| w == b"\r\n")
+                .map(|i| pos + i);
+            if let Some(line_end) = line_end {
+                let line = String::from_utf8_lossy(&buf[pos..line_end]).to_string();
+                let size = usize::from_str_radix(line.split(';').next()?.trim(), 16).ok()?;
+                let next = line_end + 2 + size + 2;
+                if buf.len() >= next {
+                    if size == 0 {
+                        break next;
+                    }
+                    pos = next;
+                    continue;
+                }
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            let n = s.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let raw: Vec<u8> = buf.drain(..end).collect();
+        return Some(Message {
+            raw,
+            method_head,
+            status,
+        });
+    }
+    let body_len = if no_body { 0 } else { len };
     while buf.len() < head_end + body_len {
         let mut chunk = [0u8; 64 * 1024];
         let n = s.read(&mut chunk).await.ok()?;

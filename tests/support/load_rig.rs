@@ -39,6 +39,8 @@ pub fn plan(mode: Mode, concurrency: usize, bound: Bound) -> LoadPlan {
         timeline: true,
         backoff_max: Duration::from_secs(20),
         stop_after_failures: 20,
+        shard: None,
+        autoterm: None,
     }
 }
 
