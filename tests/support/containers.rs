@@ -307,6 +307,16 @@ pub fn start_all(state_dir: PathBuf) -> Result<Emulators, String> {
                 std::mem::forget(container);
                 ports.push((kind, port));
             }
+            // Published on loopback only: what the engine says, not what was asked.
+            let engine = engine()?;
+            let mine = containers_labelled(engine, PID_LABEL, &std::process::id().to_string());
+            for c in &mine {
+                for p in c["Ports"].as_array().into_iter().flatten() {
+                    if p["IP"] != "127.0.0.1" {
+                        return Err(format!("a container is published beyond loopback: {c}"));
+                    }
+                }
+            }
             let mut emu = None;
             for (kind, port) in ports {
                 emu = Some(
