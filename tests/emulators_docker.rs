@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use lsprobe::emulators::{Kind, S3User, docker};
 use support::check::check;
-use support::containers::{Engine, containers_labelled};
+use support::containers::{Engine, containers_labelled, remove_labelled};
 
 const PROJECT_LABEL: &str = "com.docker.compose.project";
 
@@ -67,11 +67,15 @@ fn project_containers(engine: &Engine, state: &Path) -> Vec<serde_json::Value> {
     containers_labelled(engine, PROJECT_LABEL, &docker::project(state))
 }
 
-/// Runs `down` when the test ends, pass or fail, so no container outlives it.
+/// Runs `down` when the test ends, pass or fail, then removes through the API whatever of the
+/// compose project is still there (when `down` itself is what failed), so nothing outlives it.
 struct Down<'a>(&'a Engine, &'a Path);
 impl Drop for Down<'_> {
     fn drop(&mut self) {
         let _ = lsprobe(self.0, self.1, &["emulators", "down"]);
+        let project = docker::project(self.1);
+        let network = format!("{project}_default");
+        remove_labelled(self.0, PROJECT_LABEL, &project, Some(&network));
         let _ = std::fs::remove_dir_all(self.1);
     }
 }

@@ -119,6 +119,11 @@ fn compose(client: Client, state_dir: &Path) -> Result<Command, EmulatorError> {
         .arg(&file)
         .args(["-p", &project(state_dir)])
         .stdin(Stdio::null());
+    // docker-compose 1.29 gives up on an API call after 60 s; removing a container whose root
+    // file system the engine copied (podman's vfs) takes longer than that on a busy machine.
+    if std::env::var_os("COMPOSE_HTTP_TIMEOUT").is_none() {
+        cmd.env("COMPOSE_HTTP_TIMEOUT", "600");
+    }
     Ok(cmd)
 }
 

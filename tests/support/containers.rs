@@ -335,20 +335,42 @@ pub fn start_all(state_dir: PathBuf) -> Result<Emulators, String> {
     .unwrap_or_else(|_| Err("the thread starting the containers panicked".into()))
 }
 
-/// `GET path` on the engine's Docker API (a unix socket); the JSON it answers.
-pub fn api_get(engine: &Engine, path: &str) -> serde_json::Value {
+/// `METHOD path` on the engine's Docker API (a unix socket): the status line and the body.
+fn api(engine: &Engine, method: &str, path: &str) -> (String, String) {
     let sock = engine
         .docker_host
         .strip_prefix("unix://")
         .unwrap_or_else(|| panic!("not a unix socket: {}", engine.docker_host));
     let mut s = UnixStream::connect(sock).unwrap_or_else(|e| panic!("{sock}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: docker\r\n\r\n").unwrap();
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
     let (head, body) = answer.split_once("\r\n\r\n").expect("an HTTP answer");
-    assert!(head.contains(" 200 "), "GET {path}: {head}\n{body}");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+/// `GET path` on the engine's Docker API (a unix socket); the JSON it answers.
+pub fn api_get(engine: &Engine, path: &str) -> serde_json::Value {
+    let (status, body) = api(engine, "GET", path);
+    assert!(status.contains(" 200 "), "GET {path}: {status}\n{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+}
+
+/// Removes (forced) every container whose label `key` is `value`, and the network `network`
+/// if given: a test's last resort, so that nothing outlives it even when what it tests fails.
+pub fn remove_labelled(engine: &Engine, key: &str, value: &str, network: Option<&str>) {
+    for c in containers_labelled(engine, key, value) {
+        if let Some(id) = c["Id"].as_str() {
+            let _ = api(engine, "DELETE", &format!("/containers/{id}?force=1"));
+        }
+    }
+    if let Some(n) = network {
+        let _ = api(engine, "DELETE", &format!("/networks/{n}"));
+    }
 }
 
 /// Every container (running or not) whose label `key` is `value`.
