@@ -31,7 +31,7 @@ async fn measure(spec: DelaySpec, plan: LoadPlan) -> (LoadSummary, Duration, Del
         &requests(proxy.addr),
         &plan,
         &dataset(),
-        &suite.verdict,
+        &suite.verdict.clone().for_provider("s3"),
         "hdd",
         None,
     )

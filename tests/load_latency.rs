@@ -20,7 +20,7 @@ async fn measure(spec: DelaySpec, plan: LoadPlan, required: &str) -> LoadSummary
         &requests(proxy.addr),
         &plan,
         &dataset(),
-        &suite.verdict,
+        &suite.verdict.clone().for_provider("s3"),
         required,
         None,
     )
