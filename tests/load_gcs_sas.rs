@@ -340,6 +340,170 @@ fn gcs_service_account_tokens_are_granted_and_refreshed_before_expiry() {
     drop(runtime);
 }
 
+/// GKE Workload Identity: no key file, the metadata server (`GCE_METADATA_HOST`, a loopback
+/// stand-in) issues a new token valid 15 s at every fetch; the proxy in front of
+/// fake-gcs-server refuses unknown and expired tokens.
+#[test]
+fn gcs_metadata_server_tokens_are_refreshed_before_expiry() {
+    let Some(pairs) = env_pairs(Kind::Gcs) else {
+        return;
+    };
+    const EMAIL: &str = "ls-pod@lsprobe-local.iam.gserviceaccount.com";
+    let tokens = standins::SessionTokens::default();
+    let gce = standins::gce_rotating(EMAIL, 15, tokens.clone());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let upstream = support::cloud_answers::socket_of(get(&pairs, "STORAGE_GCS_ENDPOINT"));
+    let proxy = runtime.block_on(DelayProxy::start(
+        upstream,
+        DelaySpec {
+            session_tokens: Some(tokens),
+            ..Default::default()
+        },
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("http://{}", proxy.addr);
+    let env = write_env(
+        dir.path(),
+        "env.list",
+        &pairs,
+        &["GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_GCS_ENDPOINT"],
+        &[("STORAGE_GCS_ENDPOINT", &endpoint)],
+    );
+    let mut args = vec![
+        "--mix",
+        "get=60,put=20,head=10,list=5,delete=5",
+        "--size",
+        "4KiB",
+        "--duration",
+        "35s",
+        "--warmup",
+        "0s",
+        "--concurrency",
+        "2",
+        "--objects",
+        "10",
+        "--rate",
+        "20",
+    ];
+    args.extend_from_slice(LIFTED);
+    let run = load(&env, &args, &[("GCE_METADATA_HOST", &gce.host)]);
+    assert_eq!(run.code, 0, "{}\n{}", run.report, run.stderr);
+    let load = &run.report["load"];
+    for (op, o) in load["ops"].as_object().unwrap() {
+        assert_eq!(o["errors"], 0, "{op}: no auth error over 35 s: {o}");
+    }
+    assert_eq!(
+        proxy.refused_tokens(),
+        0,
+        "an expired or unknown token\n{load}"
+    );
+    let fetches = gce
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/token"))
+        .count();
+    assert!(
+        fetches >= 3,
+        "15 s tokens over 35 s: fetched {fetches} times"
+    );
+    let target = &run.report["target"];
+    assert!(
+        target["credential_source"]
+            .as_str()
+            .unwrap()
+            .starts_with("GCE metadata server"),
+        "{target}"
+    );
+    assert_eq!(target["identity"], format!("service account {EMAIL}"));
+    assert!(
+        run.report["cleanup"]["leftover"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    drop(runtime);
+}
+
+/// A key file that cannot give a token is exit 2 before any request reaches the bucket: one
+/// without a private key (named, never quoted), and one whose key the token endpoint refuses
+/// (`invalid_grant`, as Google answers a deleted key).
+#[test]
+fn gcs_key_files_that_give_no_token_are_refused_before_any_request() {
+    let Some(pem) = lsprobe::emulators::rsa_private_key_pem() else {
+        support::skip_or_fail("openssl is not installed (an RSA key for the grant)");
+        return;
+    };
+    let other = lsprobe::emulators::rsa_private_key_pem().unwrap();
+    let public_of_other = {
+        use base64::Engine;
+        let body: String = other.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
+        ring::signature::RsaKeyPair::from_pkcs8(&der)
+            .unwrap()
+            .public()
+            .as_ref()
+            .to_vec()
+    };
+    const EMAIL: &str = "label-studio@lsprobe-local.iam.gserviceaccount.com";
+    let grant = standins::google_token(EMAIL, public_of_other, 3600, Default::default());
+    let bucket = standins::StandIn::start(|_| (500, "text/plain", String::new()));
+    let dir = tempfile::tempdir().unwrap();
+    for (name, private_key, named) in [
+        ("no key", "".to_string(), "no usable private_key"),
+        ("a key the endpoint refuses", pem.clone(), "invalid_grant"),
+    ] {
+        let key_file = dir.path().join("sa.json");
+        std::fs::write(
+            &key_file,
+            serde_json::json!({
+                "type": "service_account",
+                "private_key_id": "k1",
+                "private_key": private_key,
+                "client_email": EMAIL,
+                "token_uri": format!("{}/token", grant.url),
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let env = write_env(
+            dir.path(),
+            "env.list",
+            &[],
+            &[],
+            &[
+                ("STORAGE_TYPE", "gcs"),
+                ("STORAGE_GCS_BUCKET_NAME", "lsprobe"),
+                ("STORAGE_GCS_ENDPOINT", &bucket.url),
+                ("GOOGLE_APPLICATION_CREDENTIALS", key_file.to_str().unwrap()),
+            ],
+        );
+        let run = load(&env, &["--requests", "10"], &[]);
+        assert_eq!(run.code, 2, "{name}: {}", run.stderr);
+        assert!(run.stderr.contains(named), "{name}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(key_file.to_str().unwrap()),
+            "{name}: names the file: {}",
+            run.stderr
+        );
+        assert!(
+            !run.stderr.contains("PRIVATE KEY"),
+            "{name}: {}",
+            run.stderr
+        );
+        assert!(
+            bucket.requests().is_empty(),
+            "{name}: nothing reached the bucket"
+        );
+    }
+    assert_eq!(
+        grant.requests().len(),
+        1,
+        "one grant attempt, no retry storm"
+    );
+}
+
 /// A container SAS for Azurite's container with `permissions`, expiring `expiry_secs` from now.
 fn sas(pairs: &[(String, String)], permissions: &str, expiry_secs: i64) -> String {
     lsprobe::provider::azure_sas::service_sas(

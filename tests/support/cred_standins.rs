@@ -362,3 +362,43 @@ pub fn google_token(
     *aud_set.lock().unwrap() = format!("{}/token", standin.url);
     standin
 }
+
+/// The GCE metadata server of service account `email` issuing a new access token at every
+/// token fetch, valid `lifetime_secs`, recorded in `tokens` (which a `DelayProxy` enforces).
+pub fn gce_rotating(email: &str, lifetime_secs: u64, tokens: SessionTokens) -> StandIn {
+    let email = email.to_string();
+    let issued = std::sync::atomic::AtomicU64::new(0);
+    StandIn::start(move |r| {
+        if !r
+            .headers
+            .iter()
+            .any(|(k, v)| k == "metadata-flavor" && v == "Google")
+        {
+            return (403, "text/plain", "Missing Metadata-Flavor header".into());
+        }
+        match r.path.as_str() {
+            "/computeMetadata/v1/instance/service-accounts/default/token" => {
+                let n = issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let token = format!("ya29.metadata-{n}");
+                tokens.lock().unwrap().insert(
+                    token.clone(),
+                    std::time::Instant::now() + std::time::Duration::from_secs(lifetime_secs),
+                );
+                (
+                    200,
+                    "application/json",
+                    serde_json::json!({
+                        "access_token": token,
+                        "expires_in": lifetime_secs,
+                        "token_type": "Bearer",
+                    })
+                    .to_string(),
+                )
+            }
+            "/computeMetadata/v1/instance/service-accounts/default/email" => {
+                (200, "application/text", email.clone())
+            }
+            _ => (404, "text/plain", String::new()),
+        }
+    })
+}
