@@ -48,7 +48,8 @@ pub enum K8sManifest {
     HelmTest,
     /// The smoke test as a CronJob, nightly by default.
     Cronjob,
-    /// N copies of `lsprobe load` (an Indexed Job) and a suspended Job merging their reports.
+    /// `lsprobe load` as N shards of one run (an Indexed Job) and a suspended Job merging their
+    /// reports.
     Load,
 }
 
@@ -77,7 +78,7 @@ pub struct K8sArgs {
     /// CronJob schedule (cron syntax, the cluster's time zone).
     #[arg(long, default_value = "0 3 * * *")]
     pub schedule: String,
-    /// Copies of `lsprobe load` (Indexed Job completions and parallelism).
+    /// Shards of the load run, one pod each (Indexed Job completions and parallelism).
     #[arg(long, default_value_t = 4)]
     pub pods: usize,
     /// Storage class of the reports claim the copies share (ReadWriteMany; default: the

@@ -3,7 +3,12 @@
 //! (service account, secrets mounted where `--secret-dir` reads them, args, non-root, read-only
 //! root, Job semantics), pass the Kubernetes schemas (kubernetes-validate, installed by .ci/run),
 //! and the pod's own command line, run with the ConfigMap and secrets laid out as Kubernetes
-//! mounts them, passes against the S3 emulator; the load copies' reports merge.
+//! mounts them, passes against the S3 emulator, also inside the runtime image run as the pod
+//! spec says (podman: read-only root, user 65532, the same mount paths, args verbatim); the
+//! load copies' reports merge.
+#[path = "support/runtime_image.rs"]
+#[allow(dead_code)] // this test uses the image and podman, not the report helpers
+mod image;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -634,4 +639,93 @@ fn the_pod_has_the_label_studio_pods_environment() {
         get("DEBUG").is_none() && get("POSTGRE_PASSWORD").is_none(),
         "only what lsprobe reads"
     );
+}
+
+/// The smoke Job's container as the pod spec describes it, run by podman from the runtime
+/// image: the image's user (65532) and entrypoint, a read-only root filesystem with /tmp
+/// writable, the ConfigMap and the secret's items mounted read-only at the manifest's paths, the
+/// manifest's env, and its args verbatim (no path rewritten).
+#[test]
+fn the_smoke_jobs_container_passes_in_the_runtime_image() {
+    let dir = image::config_dir();
+    let Some((values, text, keys)) = emulator_release(dir.path()) else {
+        return;
+    };
+    let Some(tag) = image::image() else {
+        return;
+    };
+    let (_, docs) = rendered("job", &values, &[]);
+    let spec = &kind(&docs, "Job")[0]["spec"]["template"]["spec"];
+    let c = &spec["containers"][0];
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    // The mounts, from the manifest: values at its mountPath, each secret item as a file.
+    let values_dir = image::config_dir();
+    std::fs::write(values_dir.path().join("ls-values.yaml"), &text).unwrap();
+    let secret_dir = image::config_dir();
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--rm".into(),
+        "--network".into(),
+        "host".into(),
+    ];
+    args.push("--read-only".into());
+    let sc = &spec["securityContext"];
+    args.extend([
+        "--user".into(),
+        format!("{}:{}", sc["runAsUser"], sc["runAsGroup"]),
+    ]);
+    for m in c["volumeMounts"].as_array().unwrap() {
+        let path = m["mountPath"].as_str().unwrap();
+        let volume = spec["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == m["name"])
+            .unwrap();
+        let host = if volume.get("configMap").is_some() {
+            values_dir.path().to_path_buf()
+        } else if let Some(items) = volume["secret"]["items"].as_array() {
+            for item in items {
+                let key = item["key"].as_str().unwrap();
+                let value = &keys.iter().find(|(k, _)| k == key).unwrap().1;
+                let file = secret_dir.path().join(item["path"].as_str().unwrap());
+                std::fs::write(&file, value).unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+            secret_dir.path().to_path_buf()
+        } else {
+            assert_eq!(
+                path, "/tmp",
+                "an emptyDir: podman's --read-only keeps /tmp writable"
+            );
+            continue;
+        };
+        assert_eq!(m["readOnly"], true, "{path}");
+        args.extend(["-v".into(), format!("{}:{path}:ro", host.display())]);
+    }
+    for e in c["env"].as_array().unwrap() {
+        let value = e["value"].as_str().expect("plain env in this Job");
+        args.extend([
+            "-e".into(),
+            format!("{}={value}", e["name"].as_str().unwrap()),
+        ]);
+    }
+    args.push(tag.to_string());
+    args.extend(strs(&c["args"]).into_iter().map(String::from));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = image::podman(&argv);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the Job would fail: {stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.starts_with("<?xml"),
+        "the pod log is JUnit: {stdout}"
+    );
+    assert!(stdout.contains("name=\"permissions.put\""), "{stdout}");
+    assert!(!stdout.contains("<failure"), "{stdout}");
 }

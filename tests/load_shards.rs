@@ -1,6 +1,6 @@
-//! `lsprobe load --shard I/N` and `--autoterm` as a user runs them, against the s3rver
-//! emulator: three shards run as three real processes at once merge into the totals of one
-//! unsharded run and leave nothing behind; an autoterm run stops before its cap and says why;
+//! `lsprobe load --shard I/N` and `--autoterm` as a user runs them, against the emulators:
+//! three shards run as three real processes at once merge into the totals of one unsharded
+//! run and leave nothing behind (s3rver, Azurite, fake-gcs-server); an autoterm run stops before its cap and says why;
 //! bad shard input exits 2 before any request. No timing is asserted beyond "before the cap".
 mod support;
 
@@ -74,6 +74,17 @@ async fn list(storage: &Storage, prefix: &str) -> BTreeSet<String> {
     }
 }
 
+/// A run that measured: exit 0 (fast enough) or 1 (a slow verdict: the emulators on a busy
+/// machine may cross a class's latency thresholds, which these tests do not judge).
+fn measured(out: &Output, what: &str) {
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{what}: exit {:?}: {}",
+        out.status.code(),
+        text(&out.stderr)
+    );
+}
+
 fn verdict(report: &serde_json::Value) -> &serde_json::Value {
     report["checks"]
         .as_array()
@@ -119,10 +130,18 @@ fn plan<'a>(folder: &'a str, dir: &'a Path) -> Vec<&'a str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_shards_merge_to_one_runs_totals_and_leave_nothing() {
-    let Some(env) = support::env_file(Kind::S3, S3User::Full) else {
-        return;
-    };
-    let _turn = BUCKET.lock().await;
+    for kind in [Kind::S3, Kind::Azure, Kind::Gcs] {
+        let Some(env) = support::env_file(kind, S3User::Full) else {
+            return;
+        };
+        let _turn = BUCKET.lock().await;
+        three_shards_on(kind, &env).await;
+    }
+}
+
+/// Three shards at once and one unsharded run of the same flags on `kind`'s emulator.
+async fn three_shards_on(kind: Kind, env: &Path) {
+    let env = env.to_path_buf();
     let folder = format!("shards-{}", uuid::Uuid::new_v4().simple());
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
     // Three shards at once, two of them told by --shard, one as an Indexed Job pod is.
@@ -155,12 +174,7 @@ async fn three_shards_merge_to_one_runs_totals_and_leave_nothing() {
     .await
     .unwrap();
     for (i, out) in outs.iter().enumerate() {
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "shard {i}: {}",
-            text(&out.stderr)
-        );
+        measured(out, &format!("{kind} shard {i}"));
     }
     let paths: Vec<PathBuf> = (0..3).map(|i| dirs[i].path().join("report.json")).collect();
     let shards: Vec<serde_json::Value> = paths.iter().map(|p| read_json(p)).collect();
@@ -171,7 +185,7 @@ async fn three_shards_merge_to_one_runs_totals_and_leave_nothing() {
         assert_eq!(r["load"]["plan"]["requests"], 90, "the whole run's plan");
         assert_eq!(r["load"]["stop_reason"], "requests_done");
         // 90 over 3: 30 each; 9 objects: 3 each, written under the shard's own prefix.
-        assert_eq!(total(r, "count"), 30, "shard {i}");
+        assert_eq!(total(r, "count"), 30, "{kind} shard {i}");
         let prefix = verdict(r)["evidence"]["run_prefix"]
             .as_str()
             .unwrap()
@@ -186,6 +200,7 @@ async fn three_shards_merge_to_one_runs_totals_and_leave_nothing() {
             "{}",
             r["cleanup"]
         );
+        assert_ne!(verdict(r)["status"], "error", "{kind}: {}", verdict(r));
         prefixes.push(prefix);
     }
     assert_eq!(
@@ -199,7 +214,7 @@ async fn three_shards_merge_to_one_runs_totals_and_leave_nothing() {
     let out = tokio::task::spawn_blocking(move || one.wait_with_output().unwrap())
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    measured(&out, &format!("{kind} unsharded"));
     let whole = read_json(&dirs[3].path().join("report.json"));
     assert!(whole["load"].get("shard").is_none(), "{}", whole["load"]);
 
@@ -210,7 +225,7 @@ async fn three_shards_merge_to_one_runs_totals_and_leave_nothing() {
         .args(&paths)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    measured(&out, &format!("{kind} merge"));
     let merged = read_json(&merged_path);
     assert_eq!(total(&merged, "count"), total(&whole, "count"));
     assert_eq!(total(&merged, "count"), 90);
@@ -242,7 +257,7 @@ async fn three_shards_merge_to_one_runs_totals_and_leave_nothing() {
     // Nothing of the four runs is left in the folder.
     let storage = storage(&env);
     let left = list(&storage, &format!("{folder}/")).await;
-    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(left.is_empty(), "{kind}: left behind: {left:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,7 +307,7 @@ async fn autoterm_stops_before_the_cap_and_says_why() {
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    measured(&out, "autoterm");
     let report = read_json(&dir.path().join("report.json"));
     let load = &report["load"];
     assert_eq!(load["stop_reason"], "autoterm_stable", "{load}");

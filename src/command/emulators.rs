@@ -92,6 +92,15 @@ pub async fn run(cmd: &EmulatorsCommand) -> Result<Exit, RunError> {
     }
 }
 
+/// What runs behind a recorded emulator: docker/compose.yml runs moto for `s3`.
+fn emulator_of(r: &crate::emulators::Running) -> &'static str {
+    match r.kind.parse::<Kind>() {
+        Ok(Kind::S3) if r.backend == crate::emulators::Backend::Docker => Kind::S3Iam.emulator(),
+        Ok(k) => k.emulator(),
+        Err(_) => "",
+    }
+}
+
 fn pid_text(pid: Option<u32>) -> String {
     pid.map_or_else(|| "docker".to_string(), |p| p.to_string())
 }
@@ -106,7 +115,7 @@ fn print_status(emu: &Emulators, format: ShowFormat) {
                 .map(|r| {
                     serde_json::json!({
                         "provider": r.kind,
-                        "emulator": r.kind.parse::<Kind>().map(|k| k.emulator()).unwrap_or(""),
+                        "emulator": emulator_of(r),
                         "backend": r.backend,
                         "pid": r.pid,
                         "host": "127.0.0.1",
@@ -137,7 +146,7 @@ fn print_status(emu: &Emulators, format: ShowFormat) {
                 "provider", "emulator", "backend", "pid", "endpoint"
             );
             for r in state.emulators.values() {
-                let emulator = r.kind.parse::<Kind>().map(|k| k.emulator()).unwrap_or("");
+                let emulator = emulator_of(r);
                 let backend = serde_json::to_value(r.backend).ok();
                 let backend = backend.as_ref().and_then(|b| b.as_str()).unwrap_or("");
                 println!(

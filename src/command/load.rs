@@ -437,11 +437,7 @@ async fn measure<R: OpRequest>(
             // A shard reads its own part of what every shard lists in the same order.
             if let Some(s) = &plan.shard {
                 let shard = s.shard;
-                let mut i = 0;
-                data.objects.retain(|_| {
-                    i += 1;
-                    shard.owns(i - 1)
-                });
+                data.objects = shard.own(std::mem::take(&mut data.objects));
                 if data.objects.is_empty() {
                     return Err(format!(
                         "shard {shard}: {prefix} holds fewer objects than shards, none is left \

@@ -11,6 +11,7 @@ mod choice;
 pub mod docker;
 pub(crate) mod env_list;
 mod error;
+mod external;
 mod install;
 pub mod label_studio;
 pub mod native;
@@ -27,7 +28,7 @@ use std::str::FromStr;
 pub use choice::{EmulatorBackend, EmulatorProvider, EnvFormat};
 pub use env_list::render as render_env_list;
 pub use error::EmulatorError;
-pub use ready::rsa_private_key_pem;
+pub use ready::{S3_CORS_XML, rsa_private_key_pem};
 pub use state::{Running, State, UserKeys, pid_alive};
 
 /// The bucket (S3, GCS) or container (Azure) every emulator is prepared with.
@@ -179,6 +180,9 @@ pub enum Backend {
     Native,
     /// Containers of the public images, through `docker compose`.
     Docker,
+    /// Started and stopped by someone else (the tests' containers, through testcontainers);
+    /// lsprobe prepared and recorded it, and only forgets it on `down`.
+    External,
 }
 
 /// Where emulators are installed and where the running ones are recorded.
@@ -352,8 +356,23 @@ impl Emulators {
             .copied()
             .filter(|k| self.get(*k).is_some_and(|r| r.backend == Backend::Docker))
             .collect();
-        if !docker_kinds.is_empty() {
-            docker::down(&mut self, &docker_kinds).await?;
+        // A docker `up` that was interrupted may have left containers it never recorded.
+        let leftovers = docker::used_in(&self.layout.state_dir);
+        if !docker_kinds.is_empty() || leftovers {
+            let kinds = if docker_kinds.is_empty() {
+                kinds.to_vec()
+            } else {
+                docker_kinds
+            };
+            docker::down(&mut self, &kinds).await?;
+        }
+        let external: Vec<Kind> = kinds
+            .iter()
+            .copied()
+            .filter(|k| self.get(*k).is_some_and(|r| r.backend == Backend::External))
+            .collect();
+        if !external.is_empty() {
+            external::forget(&mut self, &external)?;
         }
         native::down(&mut self, kinds).await
     }

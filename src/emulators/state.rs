@@ -50,12 +50,12 @@ impl Running {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Whether the recorded process still runs (zombies count as gone). Docker entries are
-    /// taken as running.
+    /// Whether the recorded process still runs (zombies count as gone). Docker and external
+    /// entries are taken as running.
     pub fn is_alive(&self) -> bool {
         match self.pid {
             Some(pid) => pid_alive(pid),
-            None => self.backend == Backend::Docker,
+            None => self.backend != Backend::Native,
         }
     }
 }

@@ -119,6 +119,16 @@ impl Shard {
         i % self.count as usize == self.index as usize
     }
 
+    /// This shard's items of a list every shard sees in the same order (see [`Shard::owns`]).
+    pub fn own<T>(&self, items: Vec<T>) -> Vec<T> {
+        items
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| self.owns(*i))
+            .map(|(_, t)| t)
+            .collect()
+    }
+
     /// A seed of this shard's own, from the run's.
     pub fn seed(&self, seed: u64) -> u64 {
         seed ^ (u64::from(self.index) + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93)
@@ -158,6 +168,12 @@ mod tests {
             .collect();
         assert_eq!(owned, vec![vec![0, 3, 6], vec![1, 4], vec![2, 5]]);
         assert_ne!(s(0).seed(1), s(1).seed(1));
+        // Every item once, in one shard only.
+        let listed: Vec<u32> = (0..10).collect();
+        let mut all: Vec<u32> = (0..3).flat_map(|i| s(i).own(listed.clone())).collect();
+        all.sort_unstable();
+        assert_eq!(all, listed);
+        assert_eq!(s(1).own(listed), vec![1, 4, 7]);
     }
 
     #[test]

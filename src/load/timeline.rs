@@ -324,6 +324,53 @@ pub async fn collect(
 mod tests {
     use super::*;
 
+    /// Feeds `seconds` of (GETs, latency ms) from two workers; whether autoterm fired and
+    /// the timeline still holds every second.
+    async fn autoterm_after(seconds: &[(u32, u64)]) -> bool {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watch = AutotermWatch {
+            rule: crate::load::Autoterm {
+                window_s: 5,
+                tolerance: 0.075,
+            },
+            on_stable: Box::new({
+                let fired = fired.clone();
+                move || fired.store(true, std::sync::atomic::Ordering::SeqCst)
+            }),
+        };
+        let collector = tokio::spawn(collect(rx, 30, None, Some(watch)));
+        let mut a = Interval::new(Some(tx.clone()));
+        let mut b = Interval::new(Some(tx));
+        for (s, &(n, ms)) in seconds.iter().enumerate() {
+            for _ in 0..n {
+                a.record(s as u32, Op::Get, true, Duration::from_millis(ms), 10);
+                b.record(s as u32, Op::Get, true, Duration::from_millis(ms), 10);
+            }
+        }
+        drop((a, b));
+        let t = collector.await.unwrap();
+        assert_eq!(t.points.len(), seconds.len(), "the timeline is whole");
+        fired.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn autoterm_fires_on_a_steady_timeline_as_it_is_collected() {
+        // 5 steady seconds are judged once a report of a second two later arrived.
+        assert!(autoterm_after(&[(50, 10); 7]).await);
+        assert!(
+            !autoterm_after(&[(50, 10); 6]).await,
+            "second 4 not yet complete"
+        );
+        // Throughput doubling at second 3: no window of seconds 0..7 is stable within 7.5 %.
+        let ramp: Vec<(u32, u64)> = (0..12)
+            .map(|s| (if s < 3 { 50 } else { 100 }, 10))
+            .collect();
+        assert!(!autoterm_after(&ramp[..9]).await);
+        // ... until 5 whole seconds after the change are in.
+        assert!(autoterm_after(&ramp).await);
+    }
+
     #[tokio::test]
     async fn merges_workers_per_second_and_closes_old_seconds() {
         let (tx, rx) = mpsc::unbounded_channel();

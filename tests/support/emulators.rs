@@ -73,9 +73,17 @@ pub fn start_tied(kinds: &[Kind], state_dir: PathBuf) -> Result<Emulators, Strin
 }
 
 /// The four emulators of this test binary (started on first call), or `None` after a loud skip.
+/// Native processes, or containers of the emulator images under
+/// `LSPROBE_TEST_EMULATORS=containers` (tests/support/containers.rs).
 pub fn emulators() -> Option<&'static Emulators> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let shared = SHARED.get_or_init(|| start_tied(&Kind::ALL, test_state_dir("shared")));
+    let shared = SHARED.get_or_init(|| {
+        if super::containers::selected() {
+            super::containers::start_all(test_state_dir("shared"))
+        } else {
+            start_tied(&Kind::ALL, test_state_dir("shared"))
+        }
+    });
     match shared {
         Ok(e) => Some(e),
         Err(reason) => {

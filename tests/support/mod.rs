@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod check;
 pub mod cloud_answers;
+pub mod containers;
 pub mod cred_standins;
 pub mod emulators;
 pub mod label_studio;
