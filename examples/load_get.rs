@@ -78,7 +78,7 @@ fn main() {
             &requests,
             &plan,
             &data,
-            &suite.verdict,
+            &suite.verdict.clone().for_provider("s3"),
             "hdd",
             None,
         ))

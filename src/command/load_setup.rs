@@ -429,6 +429,13 @@ mod tests {
         assert_ne!(parts[0].seed, parts[1].seed);
         let s = parts[2].shard.as_ref().unwrap().shard;
         assert_eq!(s.to_string(), "2/3");
+        let e = setup(&["--shard", "2/3", "--requests", "2"]).unwrap_err();
+        assert!(
+            e.contains("--requests 2 with --shard 2/3: each of the 3 shards needs at least one"),
+            "{e}"
+        );
+        let e = setup(&["--shard", "0/3", "--objects", "2"]).unwrap_err();
+        assert!(e.contains("writes its part of the GET set"), "{e}");
     }
 
     #[test]

@@ -126,7 +126,8 @@ impl LoadPlan {
             // Judged on the total, so every shard of a run refuses the same flags.
             if total < u64::from(n) {
                 return Err(format!(
-                    "--requests {total} with --shard {shard}: each of the {n} shards needs at                      least one request (give at least {n})"
+                    "--requests {total} with --shard {shard}: each of the {n} shards needs at \
+                     least one request (give at least {n})"
                 ));
             }
             self.bound = Bound::Requests(shard.part(total));
@@ -140,7 +141,8 @@ impl LoadPlan {
         if reads && !existing {
             if (self.objects as u64) < u64::from(n) {
                 return Err(format!(
-                    "--objects {} with --shard {shard}: each of the {n} shards writes its part                      of the GET set and needs at least one object (give at least {n})",
+                    "--objects {} with --shard {shard}: each of the {n} shards writes its part \
+                     of the GET set and needs at least one object (give at least {n})",
                     self.objects
                 ));
             }

@@ -94,7 +94,9 @@ pub struct Profile {
     pub thresholds: Vec<Threshold>,
 }
 
-/// The verdict's configuration: profiles fastest first and the class required.
+/// The verdict's configuration: profiles fastest first and the class required. A suite's
+/// configuration holds every provider's profiles: judge a run with
+/// [`VerdictConfig::for_provider`] of its provider (the CLI does).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VerdictConfig {
     /// The class the storage must reach (any provider).

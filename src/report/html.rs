@@ -232,6 +232,15 @@ fn load_section(out: &mut String, load: &LoadReport, index: usize) {
         }
         out.push_str("</ul>\n");
     }
+    let shard = load
+        .shard
+        .map(|s| format!("Shard {s} of a sharded run. "))
+        .unwrap_or_default();
+    if let Some(reason) = load.stop_reason {
+        let _ = writeln!(out, "<p>{shard}Stopped: {}.</p>", escape(reason.describe()));
+    } else if !shard.is_empty() {
+        let _ = writeln!(out, "<p>{shard}</p>");
+    }
     out.push_str(
         "<table><tr><th>Op</th><th>Requests</th><th>ops/s</th><th>MiB/s</th><th>p50</th>\
          <th>p99</th><th>p99.9</th><th>Errors: throttled / denied / timed out / other</th></tr>\n",
@@ -498,6 +507,19 @@ mod tests {
         for needle in ["src=", "<script", "<link", "url("] {
             assert!(!html.contains(needle), "{needle}");
         }
+    }
+
+    #[test]
+    fn why_the_run_stopped_and_its_shard_are_shown() {
+        let mut report = sample::full_report();
+        let load = report.load.as_mut().unwrap();
+        load.stop_reason = Some(crate::report::StopReason::AutotermStable);
+        load.shard = Some(crate::load::Shard { index: 1, count: 2 });
+        let html = String::from_utf8(HtmlExporter.render(&report)).unwrap();
+        assert!(
+            html.contains("<p>Shard 1/2 of a sharded run. Stopped: autoterm: throughput"),
+            "{html}"
+        );
     }
 
     #[test]
