@@ -23,20 +23,7 @@ pub const COMPOSE_YML: &str = include_str!("../../docker/compose.yml");
 
 /// Whether a Docker engine answers `docker info` within ~2 s.
 pub async fn available() -> bool {
-    let child = Command::new("docker")
-        .arg("info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn();
-    let Ok(mut child) = child else {
-        return false;
-    };
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), child.wait()).await,
-        Ok(Ok(status)) if status.success()
-    )
+    answers_within("docker", &["info"], Duration::from_secs(2)).await
 }
 
 fn port_var(kind: Kind) -> &'static str {
@@ -67,6 +54,11 @@ enum Client {
 }
 
 async fn answers(program: &str, args: &[&str]) -> bool {
+    answers_within(program, args, Duration::from_secs(20)).await
+}
+
+/// Whether `program args` exits 0 within `limit` (killed past it).
+async fn answers_within(program: &str, args: &[&str], limit: Duration) -> bool {
     let child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -78,7 +70,7 @@ async fn answers(program: &str, args: &[&str]) -> bool {
         return false;
     };
     matches!(
-        tokio::time::timeout(Duration::from_secs(20), child.wait()).await,
+        tokio::time::timeout(limit, child.wait()).await,
         Ok(Ok(status)) if status.success()
     )
 }
@@ -199,16 +191,7 @@ pub(super) async fn up(emu: &mut Emulators, kinds: &[Kind]) -> Result<(), Emulat
         };
         emu.state.emulators.insert(
             kind.to_string(),
-            Running {
-                kind: kind.to_string(),
-                backend: Backend::Docker,
-                pid: None,
-                watchdog_pid: None,
-                port,
-                log: state_dir.join(format!("{kind}.log")),
-                started_at: chrono::Utc::now().to_rfc3339(),
-                users,
-            },
+            Running::without_process(&kind.to_string(), Backend::Docker, port, &state_dir, users),
         );
         emu.state.save(&state_dir)?;
     }

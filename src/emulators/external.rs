@@ -18,16 +18,7 @@ impl Emulators {
         let mut state = State::load(state_dir)?;
         state.emulators.insert(
             kind.to_string(),
-            Running {
-                kind: kind.to_string(),
-                backend: Backend::External,
-                pid: None,
-                watchdog_pid: None,
-                port,
-                log: state_dir.join(format!("{kind}.log")),
-                started_at: chrono::Utc::now().to_rfc3339(),
-                users,
-            },
+            Running::without_process(&kind.to_string(), Backend::External, port, state_dir, users),
         );
         state.save(state_dir)?;
         Emulators::attach(layout)

@@ -45,6 +45,27 @@ pub struct Running {
 }
 
 impl Running {
+    /// An emulator lsprobe does not run as a process of its own (a container, or one it
+    /// adopted): no pid, its log named after it in `state_dir`, started now.
+    pub fn without_process(
+        kind: &str,
+        backend: Backend,
+        port: u16,
+        state_dir: &std::path::Path,
+        users: BTreeMap<String, UserKeys>,
+    ) -> Self {
+        Running {
+            kind: kind.to_string(),
+            backend,
+            pid: None,
+            watchdog_pid: None,
+            port,
+            log: state_dir.join(format!("{kind}.log")),
+            started_at: chrono::Utc::now().to_rfc3339(),
+            users,
+        }
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

@@ -13,6 +13,29 @@ use super::credential::{
 use crate::config::Sourced;
 use crate::report::redact;
 
+/// Implements object_store's `CredentialProvider` for a token source with an async
+/// `current()` returning a `Fetched` GCS credential (metadata server, key file, federation).
+macro_rules! gcs_token_provider {
+    ($provider:ty) => {
+        #[async_trait::async_trait]
+        impl object_store::CredentialProvider for $provider {
+            type Credential = object_store::gcp::GcpCredential;
+
+            async fn get_credential(
+                &self,
+            ) -> object_store::Result<std::sync::Arc<object_store::gcp::GcpCredential>> {
+                self.current().await.map(|f| f.credential).map_err(|e| {
+                    object_store::Error::Generic {
+                        store: "GCS",
+                        source: Box::new(e),
+                    }
+                })
+            }
+        }
+    };
+}
+pub(crate) use gcs_token_provider;
+
 const TOKEN_PATH: &str = "computeMetadata/v1/instance/service-accounts/default/token";
 const EMAIL_PATH: &str = "computeMetadata/v1/instance/service-accounts/default/email";
 
@@ -103,20 +126,7 @@ impl MetadataProvider {
     }
 }
 
-#[async_trait::async_trait]
-impl object_store::CredentialProvider for MetadataProvider {
-    type Credential = GcpCredential;
-
-    async fn get_credential(&self) -> object_store::Result<Arc<GcpCredential>> {
-        self.current()
-            .await
-            .map(|f| f.credential)
-            .map_err(|e| object_store::Error::Generic {
-                store: "GCS",
-                source: Box::new(e),
-            })
-    }
-}
+gcs_token_provider!(MetadataProvider);
 
 /// The signing identity of the metadata server's service account (signBlob, no private key).
 #[derive(Debug)]

@@ -218,20 +218,7 @@ impl ExternalProvider {
     }
 }
 
-#[async_trait::async_trait]
-impl object_store::CredentialProvider for ExternalProvider {
-    type Credential = GcpCredential;
-
-    async fn get_credential(&self) -> object_store::Result<Arc<GcpCredential>> {
-        self.current()
-            .await
-            .map(|f| f.credential)
-            .map_err(|e| object_store::Error::Generic {
-                store: "GCS",
-                source: Box::new(e),
-            })
-    }
-}
+super::gcp_credentials::gcs_token_provider!(ExternalProvider);
 
 /// The impersonated service account as the signing identity (signBlob, no private key).
 #[derive(Debug)]

@@ -198,20 +198,7 @@ impl ServiceAccountProvider {
     }
 }
 
-#[async_trait::async_trait]
-impl object_store::CredentialProvider for ServiceAccountProvider {
-    type Credential = GcpCredential;
-
-    async fn get_credential(&self) -> object_store::Result<Arc<GcpCredential>> {
-        self.current()
-            .await
-            .map(|f| f.credential)
-            .map_err(|e| object_store::Error::Generic {
-                store: "GCS",
-                source: Box::new(e),
-            })
-    }
-}
+super::gcp_credentials::gcs_token_provider!(ServiceAccountProvider);
 
 #[cfg(test)]
 mod tests {
