@@ -118,9 +118,10 @@ impl Release {
             for (what, v) in [(*key, &secret), (&format!("{key}Key")[..], &secret_key)] {
                 if !limits::is_plain_name(v) {
                     return Err(ReleaseError(format!(
-                        "{at}: {} is `{}`: not a Kubernetes secret or key name",
+                        "{at}: {} is {}: not a Kubernetes secret or key name; name the secret \
+                         (and the key in it) that holds the credential, e.g. `ls-s3` / `secretkey`",
                         path_of(what),
-                        crate::config::parse::shorten(v)
+                        name_for_display(v)
                     )));
                 }
             }
@@ -303,6 +304,18 @@ fn read_by_lsprobe(name: &str) -> bool {
 }
 
 /// A storage variable in any of Label Studio's spellings.
+/// A rejected secret or key name for an error: quoted when short; a longer value is likely
+/// the credential itself pasted where its secret's name belongs, so only its length is said.
+fn name_for_display(v: &str) -> String {
+    const SHOWN: usize = 16;
+    let n = v.chars().count();
+    if n <= SHOWN {
+        format!("`{v}`")
+    } else {
+        format!("a value of {n} characters (not shown: it may be the credential itself)")
+    }
+}
+
 fn is_storage(name: &str) -> bool {
     let bare = name
         .strip_prefix("LABEL_STUDIO_")
@@ -416,6 +429,20 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.0.contains("accessKeyExistingSecret is `../x`"), "{e}");
+        let pasted = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let e = read(&S3_SECRET.replace(
+            "ls-s3\n        accessKeyExistingSecretKey",
+            &format!("{pasted}\n        accessKeyExistingSecretKey"),
+        ))
+        .unwrap_err();
+        assert!(
+            e.0.contains("accessKeyExistingSecret is a value of 40"),
+            "{e}"
+        );
+        assert!(
+            !e.0.contains("wJalr"),
+            "a pasted credential is never echoed: {e}"
+        );
         let e = Release::read("Bad_Name", S3_SECRET, Path::new("v")).unwrap_err();
         assert!(e.0.contains("--release"), "{e}");
         let e = read("a: [").unwrap_err();
