@@ -8,25 +8,31 @@
 #      S3 (SigV4), Azure (SharedKey), Azure (SAS), GCS (bearer token from a service-account
 #      key whose token_uri is the same nginx); bar: best lsprobe round >= 0.95x best wrk round.
 #      A mode this build of lsprobe does not support yet (exit 2) is reported as SKIP.
-#   2. 64 MiB GETs (S3), BIG_CONNS connections: bytes/s >= 1.0x the best of wrk and curl
-#      (curl --parallel with BIG_CONNS transfers at a time, over BIG_DUR s).
-#   3. open loop (S3) at RATE req/s for DUR s: successful GETs per second within 1 % of RATE.
+#   2. 64 MiB GETs (S3), BIG_CONNS connections, ROUNDS rounds alternating: best bytes/s >= 1.0x
+#      the best of wrk and curl (curl --parallel with BIG_CONNS transfers at a time).
+#   3. open loop (S3) at RATE req/s for DUR s: successful GETs per second within 1 % of RATE,
+#      best of ROUNDS runs, each beside wrk's closed-loop rate at RATE_CONNS (the capacity).
+#
+# Both clients get the same number of threads (THREADS, default 1: wrk -t"$THREADS" and lsprobe load
+# --threads 1), so the other core serves; nginx caches its open files, so the server is not
+# the ceiling and the bars measure the clients.
 #
 # Prints a table of the figures, PASS/FAIL (or SKIP) per bar and the machine's load (uptime):
 # on a shared machine the figures are noisy, quote them with the load. Exits 1 when a bar
-# fails. Environment: PORT, CONNS (16), DUR (5), ROUNDS (2), BIG_CONNS (4), BIG_DUR (5),
-# RATE (50000), RATE_CONNS (64), LSPROBE (a built binary; default: cargo build --release).
+# fails. Environment: PORT, CONNS (16), DUR (5), ROUNDS (3), BIG_CONNS (4), BIG_DUR (5),
+# RATE (50000), RATE_CONNS (64), THREADS (1), LSPROBE (a built binary; default: cargo build --release).
 # Needs: nginx, wrk, curl, openssl, jq (Debian: apt-get install nginx-light wrk curl openssl jq).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${PORT:-18080}
 CONNS=${CONNS:-16}
 DUR=${DUR:-5}
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-3}
 BIG_CONNS=${BIG_CONNS:-4}
 BIG_DUR=${BIG_DUR:-5}
 RATE=${RATE:-50000}
 RATE_CONNS=${RATE_CONNS:-64}
+THREADS=${THREADS:-1}
 for tool in nginx wrk curl openssl jq; do
   command -v "$tool" >/dev/null || {
     echo "missing $tool: apt-get install -y nginx-light wrk curl openssl jq" >&2
@@ -66,7 +72,7 @@ worker_processes 1;
 pid $work/nginx.pid;
 error_log $work/error.log;
 events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
+http { access_log off; keepalive_requests 1000000; open_file_cache max=64 inactive=60s;
   client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
   uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
   server { listen 127.0.0.1:$PORT; root $www;
@@ -128,7 +134,7 @@ lsprobe_load() {
   local env=$1
   shift
   local rc=0
-  env -i PATH="$PATH" "$LSPROBE" load --env-file "$env" --format json --warmup 1s "$@" \
+  env -i PATH="$PATH" "$LSPROBE" load --threads "$THREADS" --env-file "$env" --format json --warmup 1s "$@" \
     >"$work/out.json" 2>"$work/err.txt" || rc=$?
   if [ "$rc" -gt 1 ] || ! jq -e .load "$work/out.json" >/dev/null 2>&1; then
     [ "$rc" -eq 2 ] || echo "lsprobe load $* (exit $rc): $(head -c 600 "$work/err.txt")" >&2
@@ -157,7 +163,7 @@ for mode in s3 azure-key azure-sas gcs; do
   l_all=()
   skip=""
   for _ in $(seq 1 "$ROUNDS"); do
-    w=$(wrk -t1 -c"$CONNS" -d"${DUR}s" "$base/small/obj4k" | awk '/Requests\/sec/ {print $2}')
+    w=$(wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" "$base/small/obj4k" | awk '/Requests\/sec/ {print $2}')
     w_all+=("$w")
     if lsprobe_load "$work/$mode.env" --endpoint "${endpoint_of[$mode]}" \
       --existing-prefix obj4k --mix get=100 --concurrency "$CONNS" --duration "${DUR}s"; then :
@@ -186,36 +192,54 @@ for mode in s3 azure-key azure-sas gcs; do
   if at_least "$r" 0.95; then row "$name" "$figs" PASS; else row "$name" "$figs" FAIL; fi
 done
 
-# 2. 64 MiB GETs: bytes/s against the best of wrk and curl.
+# 2. 64 MiB GETs: bytes/s against the best of wrk and curl, ROUNDS rounds alternating.
 mib() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
-w_big=$(wrk -t1 -c"$BIG_CONNS" -d"${BIG_DUR}s" "$base/big/obj64m" |
-  awk '/Transfer\/sec/ { v = $2; u = substr(v, length(v) - 1); n = v + 0;
-    m = (u == "GB") ? 1073741824 : (u == "MB") ? 1048576 : (u == "KB") ? 1024 : 1; printf "%.0f", n * m }')
 # curl: BIG_CONNS transfers at a time, as many as fit in BIG_DUR seconds at its pace.
 n=$((BIG_CONNS * 8))
 urls=()
 for _ in $(seq 1 "$n"); do urls+=(-o /dev/null "$base/big/obj64m"); done
-t0=$(date +%s.%N)
-curl -fsS --no-progress-meter --parallel --parallel-max "$BIG_CONNS" "${urls[@]}"
-t1=$(date +%s.%N)
-c_big=$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n * 67108864 / (b - a) }')
-lsprobe_load "$work/s3-big.env" --existing-prefix obj64m --mix get=100 \
-  --concurrency "$BIG_CONNS" --duration "${BIG_DUR}s" || true
-l_big=$(figure '(.load.ops.get.bytes_per_s // 0) | floor')
+w_bigs=()
+c_bigs=()
+l_bigs=()
+for _ in $(seq 1 "$ROUNDS"); do
+  w_bigs+=("$(wrk -t"$THREADS" -c"$BIG_CONNS" -d"${BIG_DUR}s" "$base/big/obj64m" |
+    awk '/Transfer\/sec/ { v = $2; u = substr(v, length(v) - 1); n = v + 0;
+      m = (u == "GB") ? 1073741824 : (u == "MB") ? 1048576 : (u == "KB") ? 1024 : 1; printf "%.0f", n * m }')")
+  t0=$(date +%s.%N)
+  curl -fsS --no-progress-meter --parallel --parallel-max "$BIG_CONNS" "${urls[@]}"
+  t1=$(date +%s.%N)
+  c_bigs+=("$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n * 67108864 / (b - a) }')")
+  lsprobe_load "$work/s3-big.env" --existing-prefix obj64m --mix get=100 \
+    --concurrency "$BIG_CONNS" --duration "${BIG_DUR}s" || true
+  l_bigs+=("$(figure '(.load.ops.get.bytes_per_s // 0) | floor')")
+done
+w_big=$(best "${w_bigs[@]}")
+c_big=$(best "${c_bigs[@]}")
+l_big=$(best "${l_bigs[@]}")
 ref=$(best "$w_big" "$c_big")
 r=$(ratio "$l_big" "$ref")
 figs="lsprobe $(mib "$l_big") MiB/s, wrk $(mib "$w_big"), curl $(mib "$c_big"): ${r}x (>= 1.0)"
 if at_least "$r" 1.0; then row "GET 64 MiB S3 vs best(wrk, curl)" "$figs" PASS; else
   row "GET 64 MiB S3 vs best(wrk, curl)" "$figs" FAIL; fi
 
-# 3. Open loop: the rate held.
-lsprobe_load "$work/s3.env" --existing-prefix obj4k --mix get=100 --rate "$RATE" \
-  --concurrency "$RATE_CONNS" --duration "${DUR}s" || true
-got=$(figure '.load.ops.get.ops_per_s // 0')
-dropped=$(figure '.load.dropped')
-off=$(awk -v g="$got" -v r="$RATE" 'BEGIN { d = (g - r) / r * 100; printf "%.2f", (d < 0 ? -d : d) }')
-figs=$(printf '%.0f req/s of %s asked: %s %% off (<= 1), %s dropped' "$got" "$RATE" "$off" "$dropped")
-if awk -v o="$off" 'BEGIN { exit !(o <= 1.0) }'; then row "open loop at $RATE req/s (S3)" "$figs" PASS; else
+# 3. Open loop: the rate held, best of ROUNDS runs (the machine's capacity, wrk with as many
+#    connections, is measured beside each: under RATE, no client can hold the rate).
+best_off=""
+figs=""
+for _ in $(seq 1 "$ROUNDS"); do
+  cap=$(wrk -t"$THREADS" -c"$RATE_CONNS" -d"${DUR}s" "$base/small/obj4k" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+  lsprobe_load "$work/s3.env" --existing-prefix obj4k --mix get=100 --rate "$RATE" \
+    --concurrency "$RATE_CONNS" --duration "${DUR}s" || true
+  got=$(figure '.load.ops.get.ops_per_s // 0')
+  dropped=$(figure '.load.dropped')
+  off=$(awk -v g="$got" -v r="$RATE" 'BEGIN { d = (g - r) / r * 100; printf "%.2f", (d < 0 ? -d : d) }')
+  if [ -z "$best_off" ] || awk -v a="$off" -v b="$best_off" 'BEGIN { exit !(a < b) }'; then
+    best_off=$off
+    figs=$(printf '%.0f req/s of %s asked: %s %% off (<= 1), %s dropped; wrk -c%s %s req/s' \
+      "$got" "$RATE" "$off" "$dropped" "$RATE_CONNS" "$cap")
+  fi
+done
+if awk -v o="$best_off" 'BEGIN { exit !(o <= 1.0) }'; then row "open loop at $RATE req/s (S3)" "$figs" PASS; else
   row "open loop at $RATE req/s (S3)" "$figs" FAIL; fi
 
 echo

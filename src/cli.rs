@@ -16,6 +16,26 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The most threads `--threads` may ask for.
+pub const MAX_THREADS: i64 = 256;
+
+impl Cli {
+    /// The runtime threads asked for (`lsprobe load --threads`); `None`: one per core. A
+    /// count out of range is an error naming the flag (the caller exits 2, nothing sent).
+    pub fn runtime_threads(&self) -> Result<Option<usize>, String> {
+        let Command::Load(args) = &self.command else {
+            return Ok(None);
+        };
+        match args.threads {
+            None => Ok(None),
+            Some(n @ 1..=MAX_THREADS) => Ok(Some(n as usize)),
+            Some(n) => Err(format!(
+                "--threads {n}: give a whole number from 1 to {MAX_THREADS} (default: one per core)"
+            )),
+        }
+    }
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -278,6 +298,10 @@ pub struct LoadArgs {
     /// Workers, one connection each.
     #[arg(long, allow_negative_numbers = true)]
     pub concurrency: Option<usize>,
+    /// Threads that drive the workers (default: one per core), like wrk's `-t`. When the
+    /// storage runs on the same machine, leave it cores to serve with: `--threads 1`.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub threads: Option<i64>,
     /// How long to measure (after the warmup), e.g. `60s`.
     #[arg(long, conflicts_with = "requests", allow_hyphen_values = true)]
     pub duration: Option<String>,

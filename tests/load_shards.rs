@@ -144,14 +144,16 @@ async fn three_shards_on(kind: Kind, env: &Path) {
     let env = env.to_path_buf();
     let folder = format!("shards-{}", uuid::Uuid::new_v4().simple());
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-    // Three shards at once, two of them told by --shard, one as an Indexed Job pod is.
+    // Three shards at once, two of them told by --shard, one as an Indexed Job pod is; one
+    // on one thread, one on two, one on the default (the totals do not depend on threads).
     let children: Vec<_> = (0..3)
         .map(|i| {
             let mut args = plan(&folder, dirs[i].path());
             let index = i.to_string();
             if i < 2 {
                 let shard = format!("{i}/3");
-                args.extend(["--shard", &shard]);
+                let threads = (i + 1).to_string();
+                args.extend(["--shard", &shard, "--threads", &threads]);
                 spawn(&env, &args, &[])
             } else {
                 spawn(
@@ -351,7 +353,7 @@ impl Sentinel {
 }
 
 #[test]
-fn bad_shard_and_autoterm_input_exits_2_naming_it_before_any_request() {
+fn bad_shard_autoterm_and_threads_input_exits_2_naming_it_before_any_request() {
     let sentinel = Sentinel::new();
     let url = sentinel.url();
     let target = ["load", "--type", "s3", "--bucket", "b", "--endpoint", &url];
@@ -389,6 +391,9 @@ fn bad_shard_and_autoterm_input_exits_2_naming_it_before_any_request() {
             &[],
             "--autoterm-tolerance",
         ),
+        (&["--threads", "0"], &[], "--threads 0"),
+        (&["--threads", "-2"], &[], "--threads -2"),
+        (&["--threads", "257"], &[], "--threads 257"),
     ];
     for (flags, vars, named) in cases {
         let out = Command::new(env!("CARGO_BIN_EXE_lsprobe"))

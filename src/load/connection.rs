@@ -1,24 +1,22 @@
 //! One HTTP/1.1 connection per worker, driven inside the worker's own task.
 //!
-//! No pool, no lock, no task hop: the worker polls hyper's connection future together with
-//! its request, so a request costs what hyper's codec costs. A closed or failed connection is
-//! replaced on the next request.
+//! No pool, no lock, no task hop, no channel: the worker writes the request head from a reused
+//! buffer and reads the answer into another ([`super::wire`]), so a request costs about two
+//! system calls and a header parse. A closed or failed connection is replaced on the next
+//! request.
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{HeaderValue, Response, StatusCode};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use http::{HeaderValue, StatusCode};
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::request::Body;
+use super::wire;
 
 /// Where requests go: scheme, host, port, and any path the endpoint URL carries.
 #[derive(Clone)]
@@ -123,6 +121,18 @@ enum Stream {
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
+impl Stream {
+    /// Whether the server closed the connection (or sent something unasked) while it was
+    /// idle: a non-blocking read that finds anything but "nothing yet".
+    fn dropped(&self) -> bool {
+        let tcp = match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref().0,
+        };
+        !matches!(tcp.try_read(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -157,8 +167,6 @@ impl AsyncWrite for Stream {
     }
 }
 
-type Driver = Pin<Box<http1::Connection<TokioIo<Stream>, Body>>>;
-
 /// What to keep of a response body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Keep {
@@ -192,16 +200,26 @@ pub enum ExchangeError {
     /// The deadline passed first.
     #[error("timed out")]
     Timeout,
-    /// The connection failed mid-request.
+    /// The connection failed mid-request, or the answer was not HTTP/1.1 as it should be.
     #[error("HTTP error: {0}")]
-    Http(#[from] hyper::Error),
+    Http(#[source] io::Error),
 }
 
-/// A worker's connection (opened lazily, replaced when it closes).
+/// A worker's connection (opened lazily, replaced when it closes or fails).
 pub struct Connection {
     endpoint: Arc<Endpoint>,
-    live: Option<(http1::SendRequest<Body>, Driver)>,
+    live: Option<Stream>,
+    /// The request head (and a small body) is written from here.
+    out: Vec<u8>,
+    reader: wire::Reader,
+    /// When the last answer ended (a connection idle for long may have been closed).
+    idle_since: tokio::time::Instant,
 }
+
+/// A connection idle longer than this is checked before it is reused: a server that closed
+/// it meanwhile (S3 closes idle ones after about 20 s; a worker backing off waits up to as
+/// long) must not turn the next request into an error. urllib3 checks the same way.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Connection {
     /// A connection to `endpoint`, opened on first use.
@@ -209,20 +227,10 @@ impl Connection {
         Connection {
             endpoint,
             live: None,
+            out: Vec::with_capacity(1024),
+            reader: wire::Reader::default(),
+            idle_since: tokio::time::Instant::now(),
         }
-    }
-
-    async fn open(&mut self) -> Result<(), ExchangeError> {
-        let stream = self
-            .endpoint
-            .connect()
-            .await
-            .map_err(ExchangeError::Connect)?;
-        let (sender, driver) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await?;
-        self.live = Some((sender, Box::pin(driver)));
-        Ok(())
     }
 
     /// Sends `req` and reads the whole answer, giving up at `deadline`.
@@ -232,85 +240,137 @@ impl Connection {
         keep: Keep,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Exchange, ExchangeError> {
-        if self.live.as_ref().is_none_or(|(s, _)| s.is_closed()) {
-            match deadline {
-                // A TLS handshake to a stalled server must not outlive the request either.
-                Some(d) => tokio::time::timeout_at(d, self.open())
-                    .await
-                    .map_err(|_| ExchangeError::Timeout)??,
-                None => self.open().await?,
-            }
-        }
-        let (result, driver_done) = {
-            let (sender, driver) = self.live.as_mut().expect("opened above");
-            let work = std::pin::pin!(async move {
-                sender.ready().await?;
-                let resp = sender.send_request(req).await?;
-                read(resp, keep).await
-            });
-            let mut work = work;
-            let sleep = std::pin::pin!(tokio::time::sleep_until(deadline.unwrap_or_else(|| {
-                tokio::time::Instant::now() + std::time::Duration::from_secs(86_400)
-            })));
-            let mut sleep = sleep;
-            let mut driver_done = false;
-            let result = loop {
-                tokio::select! {
-                    biased;
-                    r = &mut work => break r.map_err(ExchangeError::from),
-                    _ = driver.as_mut(), if !driver_done => driver_done = true,
-                    _ = &mut sleep, if deadline.is_some() => break Err(ExchangeError::Timeout),
-                }
-            };
-            (result, driver_done)
+        let result = match deadline {
+            // A TLS handshake to a stalled server must not outlive the request either.
+            Some(d) => tokio::time::timeout_at(d, self.send_and_read(&req, keep))
+                .await
+                .unwrap_or(Err(ExchangeError::Timeout)),
+            None => self.send_and_read(&req, keep).await,
         };
-        if driver_done || result.is_err() {
+        if !matches!(&result, Ok((_, true))) {
+            // Failed, timed out half-way, or the server closes: the next request opens anew.
             self.live = None;
         }
-        result
+        result.map(|(x, _)| x)
     }
-}
 
-async fn read(resp: Response<Incoming>, keep: Keep) -> Result<Exchange, hyper::Error> {
-    let first_byte = tokio::time::Instant::now();
-    let status = resp.status();
-    let keep_all = keep == Keep::All;
-    let headers = if keep_all {
-        resp.headers().clone()
-    } else {
-        http::HeaderMap::new()
-    };
-    let keep_limit = if keep_all {
-        usize::MAX
-    } else if status.is_success() {
-        0
-    } else {
-        4096
-    };
-    let mut body = resp.into_body();
-    let mut bytes = 0u64;
-    let mut kept = Vec::new();
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame?.into_data() {
-            bytes += data.len() as u64;
-            if kept.len() < keep_limit {
-                let n = data.len().min(keep_limit - kept.len());
-                kept.extend_from_slice(&data[..n]);
-            }
+    /// One exchange; `.1`: the connection may carry the next request.
+    async fn send_and_read(
+        &mut self,
+        req: &http::Request<Body>,
+        keep: Keep,
+    ) -> Result<(Exchange, bool), ExchangeError> {
+        if self
+            .live
+            .as_ref()
+            .is_some_and(|s| self.idle_since.elapsed() > STALE_AFTER && s.dropped())
+        {
+            self.live = None;
         }
+        if self.live.is_none() {
+            let stream = self
+                .endpoint
+                .connect()
+                .await
+                .map_err(ExchangeError::Connect)?;
+            self.live = Some(stream);
+            self.reader = wire::Reader::default();
+        }
+        let io = self.live.as_mut().expect("opened above");
+        self.out.clear();
+        let inlined = wire::encode_request(req, &mut self.out);
+        io.write_all(&self.out).await.map_err(ExchangeError::Http)?;
+        if !inlined {
+            io.write_all(&req.body().0)
+                .await
+                .map_err(ExchangeError::Http)?;
+        }
+        io.flush().await.map_err(ExchangeError::Http)?;
+        let keep_all = keep == Keep::All;
+        let head = self
+            .reader
+            .head(io, req.method(), keep_all)
+            .await
+            .map_err(ExchangeError::Http)?;
+        let first_byte = tokio::time::Instant::now();
+        let keep_limit = if keep_all {
+            usize::MAX
+        } else if head.status.is_success() {
+            0
+        } else {
+            4096
+        };
+        let mut kept = Vec::new();
+        let bytes = self
+            .reader
+            .body(io, head.framing, &mut |data: &[u8]| {
+                if kept.len() < keep_limit {
+                    let n = data.len().min(keep_limit - kept.len());
+                    kept.extend_from_slice(&data[..n]);
+                }
+            })
+            .await
+            .map_err(ExchangeError::Http)?;
+        let reusable = head.keep_alive && !self.reader.has_leftover();
+        // (The head's arrival stands for the end: one clock read less per request.)
+        self.idle_since = first_byte;
+        let exchange = Exchange {
+            status: head.status,
+            first_byte,
+            bytes,
+            body: kept,
+            headers: head.headers,
+        };
+        Ok((exchange, reusable))
     }
-    Ok(Exchange {
-        status,
-        first_byte,
-        bytes,
-        body: kept,
-        headers,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that answers one request per connection and then closes it, as an idle
+    /// timeout does, though the answer said keep-alive.
+    async fn one_answer_per_connection() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 4096];
+                    let _ = s.read(&mut buf).await;
+                    let _ = s
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .await;
+                });
+            }
+        });
+        (port, accepted)
+    }
+
+    fn get() -> http::Request<Body> {
+        let mut req = http::Request::new(Body::default());
+        req.headers_mut()
+            .insert(http::header::HOST, HeaderValue::from_static("127.0.0.1"));
+        req
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_server_closed_while_idle_is_replaced_not_failed() {
+        let (port, accepted) = one_answer_per_connection().await;
+        let endpoint = Endpoint::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+        let mut conn = Connection::new(Arc::new(endpoint));
+        let x = conn.exchange(get(), Keep::Errors, None).await.unwrap();
+        assert_eq!((x.status, x.bytes), (StatusCode::OK, 2));
+        tokio::time::sleep(STALE_AFTER + std::time::Duration::from_millis(300)).await;
+        let x = conn.exchange(get(), Keep::Errors, None).await.unwrap();
+        assert_eq!((x.status, x.bytes), (StatusCode::OK, 2));
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
 
     #[test]
     fn host_header_keeps_only_explicit_ports() {

@@ -26,6 +26,7 @@ pub mod timeline;
 pub(crate) mod tls;
 pub mod verdict;
 pub(crate) mod verdict_check;
+mod wire;
 mod worker;
 
 use std::sync::Arc;

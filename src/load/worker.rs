@@ -2,7 +2,7 @@
 //! schedule, wait for its intended start (open loop), build and sign a request, exchange it on
 //! the worker's own connection, record. Nothing on this path takes a lock; the bodies are
 //! shared `Bytes`; the only per-request allocations are the request's header map, its
-//! `Authorization` value and the response head hyper decodes.
+//! `Authorization` value and what a kept (error) body holds.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -114,13 +114,14 @@ impl<R: OpRequest> Worker<R> {
                 Slot::Stop => break,
                 Slot::Go { intended, measured } => (intended, measured),
             };
-            if let Some(at) = intended
-                && at > now + MIN_SLEEP
-            {
-                self.interval.flush_before(sec_of(at));
-                tokio::time::sleep_until(at).await;
-            }
-            let start = Instant::now();
+            let start = match intended {
+                Some(at) if at > now + MIN_SLEEP => {
+                    self.interval.flush_before(sec_of(at));
+                    tokio::time::sleep_until(at).await;
+                    Instant::now()
+                }
+                _ => now,
+            };
             let op = run.mix.pick(&mut self.rng);
             let mut read_path =
                 || &run.read_set[self.rng.below(run.read_set.len() as u64) as usize];
