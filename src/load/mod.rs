@@ -503,6 +503,14 @@ pub async fn run_with_live<R: OpRequest>(
     let write_prefix = data.write_prefix.clone().unwrap_or_default();
     let mut handles = Vec::with_capacity(plan.concurrency);
     let mut guard = AbortOnDrop(vec![collector.abort_handle()]);
+    // One recorder per runtime thread (workers spread over them), merged at the end.
+    let threads = tokio::runtime::Handle::current()
+        .metrics()
+        .num_workers()
+        .max(1);
+    let recorders: Vec<worker::SharedRecorder> = (0..threads)
+        .map(|_| Arc::new(std::sync::Mutex::new(Recorder::new())))
+        .collect();
     for w in 0..plan.concurrency {
         let slots = (0..plan.put_slots)
             .map(|s| requests.object_path(&put_key(&write_prefix, w, s)))
@@ -512,6 +520,7 @@ pub async fn run_with_live<R: OpRequest>(
             requests.clone(),
             seed,
             slots,
+            recorders[w % threads].clone(),
             (plan.timeline || plan.autoterm.is_some()).then(|| tx.clone()),
         );
         let h = tokio::spawn(worker.run(shared.clone()));
@@ -527,9 +536,11 @@ pub async fn run_with_live<R: OpRequest>(
         let r = h
             .await
             .map_err(|e| LoadError::BadPlan(format!("a worker failed: {e}")))?;
-        recorder.merge(&r.recorder);
         written.extend(r.written);
         last_end = last_end.max(r.last_end);
+    }
+    for r in &recorders {
+        recorder.merge(&r.lock().unwrap_or_else(|e| e.into_inner()));
     }
     let timeline = collector.await.unwrap_or_default();
     guard.0.clear();

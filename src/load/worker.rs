@@ -53,21 +53,24 @@ impl RunShared {
     }
 }
 
+/// Where workers record: one recorder per runtime thread, shared by the workers that use it
+/// (per-worker histograms at 64 workers spill out of the cache: every record was a miss).
+pub(crate) type SharedRecorder = Arc<std::sync::Mutex<Recorder>>;
+
 /// What a worker hands back.
 pub(crate) struct WorkerResult {
-    pub recorder: Recorder,
     /// Keys this worker sent a PUT for (bounded: its put slots).
     pub written: Vec<String>,
     /// When its last measured request ended.
     pub last_end: Option<Instant>,
 }
 
-/// One worker: its request builder, connection, RNG, recorder and PUT key slots.
+/// One worker: its request builder, connection, RNG, (shared) recorder and PUT key slots.
 pub(crate) struct Worker<R: OpRequest> {
     pub requests: R,
     pub conn: Connection,
     pub rng: Rng,
-    pub recorder: Recorder,
+    pub recorder: SharedRecorder,
     pub interval: Interval,
     /// This worker's PUT keys; PUTs cycle through them so the run writes a bounded set.
     pub put_slots: Vec<ObjectPath>,
@@ -80,13 +83,14 @@ impl<R: OpRequest> Worker<R> {
         requests: R,
         seed: u64,
         put_slots: Vec<ObjectPath>,
+        recorder: SharedRecorder,
         timeline: Option<tokio::sync::mpsc::UnboundedSender<IntervalReport>>,
     ) -> Self {
         let conn = Connection::new(requests.endpoint().clone());
         Worker {
             conn,
             rng: Rng::new(seed),
-            recorder: Recorder::new(),
+            recorder,
             interval: Interval::new(timeline),
             put_used: vec![false; put_slots.len()],
             put_slots,
@@ -175,10 +179,12 @@ impl<R: OpRequest> Worker<R> {
             };
             if measured {
                 let latency = end.saturating_duration_since(begin);
-                self.recorder.record(op, outcome, latency, ttfb, bytes);
-                if let Some(i) = intended {
-                    self.recorder
-                        .record_queue_delay(start.saturating_duration_since(i));
+                {
+                    let mut recorder = self.recorder.lock().unwrap_or_else(|e| e.into_inner());
+                    recorder.record(op, outcome, latency, ttfb, bytes);
+                    if let Some(i) = intended {
+                        recorder.record_queue_delay(start.saturating_duration_since(i));
+                    }
                 }
                 let moved = if outcome == Outcome::Ok { bytes } else { 0 };
                 self.interval
@@ -221,11 +227,7 @@ impl<R: OpRequest> Worker<R> {
             .filter(|(_, used)| **used)
             .map(|(p, _)| p.key.to_string())
             .collect();
-        WorkerResult {
-            recorder: self.recorder,
-            written,
-            last_end,
-        }
+        WorkerResult { written, last_end }
     }
 }
 
