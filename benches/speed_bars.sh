@@ -4,12 +4,14 @@
 # endpoint serves every provider's path shape, and static listings answer the LIST that
 # `--existing-prefix` sends first (nothing is written).
 #
-#   1. signed 4 KiB GETs, CONNS connections, DUR s, ROUNDS rounds alternating with wrk:
-#      S3 (SigV4), Azure (SharedKey), Azure (SAS), GCS (bearer token from a service-account
-#      key whose token_uri is the same nginx); bar: best lsprobe round >= 0.95x best wrk round.
+#   1. signed 4 KiB GETs, CONNS connections, DUR s, ROUNDS rounds of lsprobe and wrk back to
+#      back: S3 (SigV4), Azure (SharedKey), Azure (SAS), GCS (bearer token from a
+#      service-account key whose token_uri is the same nginx); bar: the median of the rounds'
+#      lsprobe/wrk ratios >= 0.95.
 #      A mode this build of lsprobe does not support yet (exit 2) is reported as SKIP.
-#   2. 64 MiB GETs (S3), BIG_CONNS connections, ROUNDS rounds alternating: best bytes/s >= 1.0x
-#      the best of wrk and curl (curl --parallel with BIG_CONNS transfers at a time).
+#   2. 64 MiB GETs (S3), BIG_CONNS connections, ROUNDS rounds of wrk, curl and lsprobe back to
+#      back: the median of lsprobe's bytes/s over the better of wrk and curl in its round
+#      >= 1.0 (curl --parallel with BIG_CONNS transfers at a time).
 #   3. open loop (S3) at RATE req/s for DUR s: successful GETs per second within 1 % of RATE,
 #      best of ROUNDS runs, each beside wrk's closed-loop rate at RATE_CONNS (the capacity).
 #
@@ -19,7 +21,7 @@
 #
 # Prints a table of the figures, PASS/FAIL (or SKIP) per bar and the machine's load (uptime):
 # on a shared machine the figures are noisy, quote them with the load. Exits 1 when a bar
-# fails. Environment: PORT, CONNS (16), DUR (5), ROUNDS (3), BIG_CONNS (4), BIG_DUR (5),
+# fails. Environment: PORT, CONNS (16), DUR (5), ROUNDS (5), BIG_CONNS (4), BIG_DUR (5),
 # RATE (50000), RATE_CONNS (64), THREADS (1), LSPROBE (a built binary; default: cargo build --release).
 # Needs: nginx, wrk, curl, openssl, jq (Debian: apt-get install nginx-light wrk curl openssl jq).
 set -euo pipefail
@@ -27,7 +29,7 @@ cd "$(dirname "$0")/.."
 PORT=${PORT:-18080}
 CONNS=${CONNS:-16}
 DUR=${DUR:-5}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 BIG_CONNS=${BIG_CONNS:-4}
 BIG_DUR=${BIG_DUR:-5}
 RATE=${RATE:-50000}
@@ -156,45 +158,52 @@ row() { # NAME FIGURES RESULT
 best() { printf '%s\n' "$@" | sort -g | tail -1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 at_least() { awk -v r="$1" -v t="$2" 'BEGIN { exit !(r >= t) }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+slashed() { printf '%s/' "$@" | sed 's#/$##'; }
 
-# 1. Signed 4 KiB GETs against wrk, alternating.
+# 1. Signed 4 KiB GETs against wrk: each round runs both back to back (which goes first
+#    alternates), and the bar is the median of the rounds' ratios. The machine's speed drifts
+#    by +-15 % within a minute here; a pair shares its moment, and the median is not carried
+#    by one lucky round of either tool the way best-against-best is.
+wrk_small() { wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" "$base/small/obj4k" | awk '/Requests\/sec/ {print $2}'; }
 declare -A endpoint_of=([s3]="$base" [azure-key]="$base/acct" [azure-sas]="$base/acct" [gcs]="$base")
 declare -A label_of=([s3]="S3 SigV4" [azure-key]="Azure SharedKey" [azure-sas]="Azure SAS" [gcs]="GCS bearer")
 for mode in s3 azure-key azure-sas gcs; do
   w_all=()
   l_all=()
+  r_all=()
   skip=""
-  for _ in $(seq 1 "$ROUNDS"); do
-    w=$(wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" "$base/small/obj4k" | awk '/Requests\/sec/ {print $2}')
-    w_all+=("$w")
+  for i in $(seq 1 "$ROUNDS"); do
+    [ $((i % 2)) -eq 0 ] || w=$(wrk_small)
     if lsprobe_load "$work/$mode.env" --endpoint "${endpoint_of[$mode]}" \
       --existing-prefix obj4k --mix get=100 --concurrency "$CONNS" --duration "${DUR}s"; then :
     elif [ $? -eq 2 ]; then
       skip=$(grep -m1 '^error:' "$work/err.txt" | cut -c8-160)
       break
     fi
+    [ $((i % 2)) -eq 1 ] || w=$(wrk_small)
     l=$(figure '.load.ops.get.ops_per_s // 0')
     errors=$(figure '.load.ops.get.errors // 0')
     if [ "$errors" != 0 ]; then
       echo "$mode: $errors GETs failed: $(figure '.load.ops.get.errors_by_class')" >&2
       l=0
     fi
+    w_all+=("$w")
     l_all+=("$l")
+    r_all+=("$(ratio "$l" "$w")")
   done
   name="GET 4 KiB ${label_of[$mode]} vs wrk"
   if [ -n "$skip" ]; then
     row "$name" "not supported by this lsprobe: $skip" SKIP
     continue
   fi
-  lb=$(best "${l_all[@]}")
-  wb=$(best "${w_all[@]}")
-  r=$(ratio "$lb" "$wb")
-  figs=$(printf 'lsprobe %s req/s, wrk %s req/s: %sx (>= 0.95)' \
-    "$(printf '%s/' "${l_all[@]%.*}" | sed 's#/$##')" "$(printf '%s/' "${w_all[@]%.*}" | sed 's#/$##')" "$r")
+  r=$(median "${r_all[@]}")
+  figs=$(printf 'lsprobe %s req/s, wrk %s req/s: ratios %s, median %sx (>= 0.95)' \
+    "$(slashed "${l_all[@]%.*}")" "$(slashed "${w_all[@]%.*}")" "$(slashed "${r_all[@]}")" "$r")
   if at_least "$r" 0.95; then row "$name" "$figs" PASS; else row "$name" "$figs" FAIL; fi
 done
 
-# 2. 64 MiB GETs: bytes/s against the best of wrk and curl, ROUNDS rounds alternating.
+# 2. 64 MiB GETs: bytes/s against the better of wrk and curl, round by round; the median.
 mib() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
 # curl: BIG_CONNS transfers at a time, as many as fit in BIG_DUR seconds at its pace.
 n=$((BIG_CONNS * 8))
@@ -215,12 +224,13 @@ for _ in $(seq 1 "$ROUNDS"); do
     --concurrency "$BIG_CONNS" --duration "${BIG_DUR}s" || true
   l_bigs+=("$(figure '(.load.ops.get.bytes_per_s // 0) | floor')")
 done
-w_big=$(best "${w_bigs[@]}")
-c_big=$(best "${c_bigs[@]}")
-l_big=$(best "${l_bigs[@]}")
-ref=$(best "$w_big" "$c_big")
-r=$(ratio "$l_big" "$ref")
-figs="lsprobe $(mib "$l_big") MiB/s, wrk $(mib "$w_big"), curl $(mib "$c_big"): ${r}x (>= 1.0)"
+r_bigs=()
+for i in "${!l_bigs[@]}"; do
+  r_bigs+=("$(ratio "${l_bigs[$i]}" "$(best "${w_bigs[$i]}" "${c_bigs[$i]}")")")
+done
+r=$(median "${r_bigs[@]}")
+mibs() { for b in "$@"; do mib "$b"; echo; done | paste -sd/; }
+figs="MiB/s lsprobe $(mibs "${l_bigs[@]}"), wrk $(mibs "${w_bigs[@]}"), curl $(mibs "${c_bigs[@]}"): ratios $(slashed "${r_bigs[@]}"), median ${r}x (>= 1.0)"
 if at_least "$r" 1.0; then row "GET 64 MiB S3 vs best(wrk, curl)" "$figs" PASS; else
   row "GET 64 MiB S3 vs best(wrk, curl)" "$figs" FAIL; fi
 
