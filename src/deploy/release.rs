@@ -303,7 +303,6 @@ fn read_by_lsprobe(name: &str) -> bool {
         || name == "LABEL_STUDIO_HOST"
 }
 
-/// A storage variable in any of Label Studio's spellings.
 /// A rejected secret or key name for an error: quoted when short; a longer value is likely
 /// the credential itself pasted where its secret's name belongs, so only its length is said.
 fn name_for_display(v: &str) -> String {
@@ -316,6 +315,7 @@ fn name_for_display(v: &str) -> String {
     }
 }
 
+/// A storage variable in any of Label Studio's spellings.
 fn is_storage(name: &str) -> bool {
     let bare = name
         .strip_prefix("LABEL_STUDIO_")

@@ -113,17 +113,20 @@ impl Reader {
         self.start < self.end
     }
 
-    /// Reads more into the buffer, making room first; 0 means the server closed. `grow`:
-    /// the bytes are body that streams through, so a full buffer may double.
-    async fn fill<S: AsyncRead + Unpin>(&mut self, io: &mut S, grow: bool) -> io::Result<usize> {
+    /// Reads more into the buffer, making room first; 0 means the server closed. The buffer
+    /// doubles, up to 64 KiB, when a head or line does not fit yet, or (`stream`: body bytes
+    /// streaming through) when the last read filled it.
+    async fn fill<S: AsyncRead + Unpin>(&mut self, io: &mut S, stream: bool) -> io::Result<usize> {
         if self.start == self.end {
             (self.start, self.end) = (0, 0);
         } else if self.end == self.buf.len() && self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             (self.start, self.end) = (0, self.end - self.start);
         }
-        if grow && self.filled && self.buf.len() < READ_MAX {
-            self.buf.resize(self.buf.len() * 2, 0);
+        let cap = if stream { READ_MAX } else { MAX_HEAD };
+        let outgrown = self.end == self.buf.len() || (stream && self.filled);
+        if outgrown && self.buf.len() < cap {
+            self.buf.resize((self.buf.len() * 2).min(cap), 0);
         }
         if self.end == self.buf.len() {
             return Err(bad("a response line or head is too long"));
@@ -497,6 +500,20 @@ mod tests {
                 String::from_utf8_lossy(wire)
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_head_may_outgrow_the_first_buffer_up_to_its_limit() {
+        let head = |n: usize| {
+            let mut w = b"HTTP/1.1 200 OK\r\nx-amz-meta-big: ".to_vec();
+            w.extend(std::iter::repeat_n(b'a', n));
+            w.extend_from_slice(b"\r\nContent-Length: 2\r\n\r\nok");
+            w
+        };
+        let (h, body, _) = read_all(&head(40 << 10), Method::GET).await.unwrap();
+        assert_eq!((h.status, body.as_slice()), (StatusCode::OK, &b"ok"[..]));
+        let e = read_all(&head(MAX_HEAD), Method::GET).await.unwrap_err();
+        assert!(e.to_string().contains("over 65536 bytes"), "{e}");
     }
 
     #[tokio::test]

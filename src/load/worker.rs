@@ -1,8 +1,9 @@
 //! The one load loop. Every worker runs it, closed or open loop alike: claim a slot from the
 //! schedule, wait for its intended start (open loop), build and sign a request, exchange it on
-//! the worker's own connection, record. Nothing on this path takes a lock; the bodies are
-//! shared `Bytes`; the only per-request allocations are the request's header map, its
-//! `Authorization` value and what a kept (error) body holds.
+//! the worker's own connection, record. The one lock on this path is the recorder of the
+//! worker's runtime thread, held for the few records of a request (uncontended on one
+//! thread); the bodies are shared `Bytes`; the only per-request allocations are the
+//! request's header map, its `Authorization` value and what a kept (error) body holds.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
