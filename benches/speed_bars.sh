@@ -4,10 +4,10 @@
 # endpoint serves every provider's path shape, and static listings answer the LIST that
 # `--existing-prefix` sends first (nothing is written).
 #
-#   1. signed 4 KiB GETs, CONNS connections, DUR s, ROUNDS rounds of lsprobe and wrk back to
-#      back: S3 (SigV4), Azure (SharedKey), Azure (SAS), GCS (bearer token from a
-#      service-account key whose token_uri is the same nginx); bar: the median of the rounds'
-#      lsprobe/wrk ratios >= 0.95.
+#   1. signed 4 KiB GETs, CONNS connections, DUR s, ROUNDS runs of lsprobe between ROUNDS + 1
+#      runs of wrk: S3 (SigV4), Azure (SharedKey), Azure (SAS), GCS (bearer token from a
+#      service-account key whose token_uri is the same nginx); bar: the median of the ratios of
+#      each lsprobe run to the mean of the wrk runs beside it >= 0.95.
 #      A mode this build of lsprobe does not support yet (exit 2) is reported as SKIP.
 #   2. 64 MiB GETs (S3), BIG_CONNS connections, ROUNDS rounds of wrk, curl and lsprobe back to
 #      back: the median of lsprobe's bytes/s over the better of wrk and curl in its round
@@ -22,7 +22,8 @@
 # Prints a table of the figures, PASS/FAIL (or SKIP) per bar and the machine's load (uptime):
 # on a shared machine the figures are noisy, quote them with the load. Exits 1 when a bar
 # fails. Environment: PORT, CONNS (16), DUR (5), ROUNDS (5), BIG_CONNS (4), BIG_DUR (5),
-# RATE (50000), RATE_CONNS (64), THREADS (1), LSPROBE (a built binary; default: cargo build --release).
+# RATE (50000), RATE_CONNS (64), THREADS (1), LSPROBE (a built binary; default: cargo build --release),
+# BARS (which bars: "get big open"), MODES (which GET bars: "s3 azure-key azure-sas gcs").
 # Needs: nginx, wrk, curl, openssl, jq (Debian: apt-get install nginx-light wrk curl openssl jq).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +36,8 @@ BIG_DUR=${BIG_DUR:-5}
 RATE=${RATE:-50000}
 RATE_CONNS=${RATE_CONNS:-64}
 THREADS=${THREADS:-1}
+BARS=${BARS:-get big open}
+MODES=${MODES:-s3 azure-key azure-sas gcs}
 for tool in nginx wrk curl openssl jq; do
   command -v "$tool" >/dev/null || {
     echo "missing $tool: apt-get install -y nginx-light wrk curl openssl jq" >&2
@@ -161,36 +164,36 @@ at_least() { awk -v r="$1" -v t="$2" 'BEGIN { exit !(r >= t) }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 slashed() { printf '%s/' "$@" | sed 's#/$##'; }
 
-# 1. Signed 4 KiB GETs against wrk: each round runs both back to back (which goes first
-#    alternates), and the bar is the median of the rounds' ratios. The machine's speed drifts
-#    by +-15 % within a minute here; a pair shares its moment, and the median is not carried
-#    by one lucky round of either tool the way best-against-best is.
+# 1. Signed 4 KiB GETs against wrk: wrk and lsprobe take turns, wrk first and last
+#    (w0 l1 w1 l2 w2 ...), each lsprobe run is compared with the mean of the wrk runs on either
+#    side of it, and the bar is the median of those ratios. The machine's speed drifts by
+#    +-15 % within a minute here: neighbours on both sides cancel a drift that one neighbour
+#    carries into the ratio, and the median is not carried by one lucky run of either tool.
 wrk_small() { wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" "$base/small/obj4k" | awk '/Requests\/sec/ {print $2}'; }
 declare -A endpoint_of=([s3]="$base" [azure-key]="$base/acct" [azure-sas]="$base/acct" [gcs]="$base")
 declare -A label_of=([s3]="S3 SigV4" [azure-key]="Azure SharedKey" [azure-sas]="Azure SAS" [gcs]="GCS bearer")
-for mode in s3 azure-key azure-sas gcs; do
-  w_all=()
+for mode in $MODES; do
+  [[ " $BARS " == *" get "* ]] || break
+  w_all=("$(wrk_small)")
   l_all=()
   r_all=()
   skip=""
   for i in $(seq 1 "$ROUNDS"); do
-    [ $((i % 2)) -eq 0 ] || w=$(wrk_small)
     if lsprobe_load "$work/$mode.env" --endpoint "${endpoint_of[$mode]}" \
       --existing-prefix obj4k --mix get=100 --concurrency "$CONNS" --duration "${DUR}s"; then :
     elif [ $? -eq 2 ]; then
       skip=$(grep -m1 '^error:' "$work/err.txt" | cut -c8-160)
       break
     fi
-    [ $((i % 2)) -eq 1 ] || w=$(wrk_small)
     l=$(figure '.load.ops.get.ops_per_s // 0')
     errors=$(figure '.load.ops.get.errors // 0')
     if [ "$errors" != 0 ]; then
       echo "$mode: $errors GETs failed: $(figure '.load.ops.get.errors_by_class')" >&2
       l=0
     fi
-    w_all+=("$w")
+    w_all+=("$(wrk_small)")
     l_all+=("$l")
-    r_all+=("$(ratio "$l" "$w")")
+    r_all+=("$(ratio "$l" "$(awk -v a="${w_all[$((i - 1))]}" -v b="${w_all[$i]}" 'BEGIN { print (a + b) / 2 }')")")
   done
   name="GET 4 KiB ${label_of[$mode]} vs wrk"
   if [ -n "$skip" ]; then
@@ -203,56 +206,60 @@ for mode in s3 azure-key azure-sas gcs; do
   if at_least "$r" 0.95; then row "$name" "$figs" PASS; else row "$name" "$figs" FAIL; fi
 done
 
-# 2. 64 MiB GETs: bytes/s against the better of wrk and curl, round by round; the median.
-mib() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
-# curl: BIG_CONNS transfers at a time, as many as fit in BIG_DUR seconds at its pace.
-n=$((BIG_CONNS * 8))
-urls=()
-for _ in $(seq 1 "$n"); do urls+=(-o /dev/null "$base/big/obj64m"); done
-w_bigs=()
-c_bigs=()
-l_bigs=()
-for _ in $(seq 1 "$ROUNDS"); do
-  w_bigs+=("$(wrk -t"$THREADS" -c"$BIG_CONNS" -d"${BIG_DUR}s" "$base/big/obj64m" |
-    awk '/Transfer\/sec/ { v = $2; u = substr(v, length(v) - 1); n = v + 0;
-      m = (u == "GB") ? 1073741824 : (u == "MB") ? 1048576 : (u == "KB") ? 1024 : 1; printf "%.0f", n * m }')")
-  t0=$(date +%s.%N)
-  curl -fsS --no-progress-meter --parallel --parallel-max "$BIG_CONNS" "${urls[@]}"
-  t1=$(date +%s.%N)
-  c_bigs+=("$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n * 67108864 / (b - a) }')")
-  lsprobe_load "$work/s3-big.env" --existing-prefix obj64m --mix get=100 \
-    --concurrency "$BIG_CONNS" --duration "${BIG_DUR}s" || true
-  l_bigs+=("$(figure '(.load.ops.get.bytes_per_s // 0) | floor')")
-done
-r_bigs=()
-for i in "${!l_bigs[@]}"; do
-  r_bigs+=("$(ratio "${l_bigs[$i]}" "$(best "${w_bigs[$i]}" "${c_bigs[$i]}")")")
-done
-r=$(median "${r_bigs[@]}")
-mibs() { for b in "$@"; do mib "$b"; echo; done | paste -sd/; }
-figs="MiB/s lsprobe $(mibs "${l_bigs[@]}"), wrk $(mibs "${w_bigs[@]}"), curl $(mibs "${c_bigs[@]}"): ratios $(slashed "${r_bigs[@]}"), median ${r}x (>= 1.0)"
-if at_least "$r" 1.0; then row "GET 64 MiB S3 vs best(wrk, curl)" "$figs" PASS; else
-  row "GET 64 MiB S3 vs best(wrk, curl)" "$figs" FAIL; fi
+if [[ " $BARS " == *" big "* ]]; then
+  # 2. 64 MiB GETs: bytes/s against the better of wrk and curl, round by round; the median.
+  mib() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
+  # curl: BIG_CONNS transfers at a time, as many as fit in BIG_DUR seconds at its pace.
+  n=$((BIG_CONNS * 8))
+  urls=()
+  for _ in $(seq 1 "$n"); do urls+=(-o /dev/null "$base/big/obj64m"); done
+  w_bigs=()
+  c_bigs=()
+  l_bigs=()
+  for _ in $(seq 1 "$ROUNDS"); do
+    w_bigs+=("$(wrk -t"$THREADS" -c"$BIG_CONNS" -d"${BIG_DUR}s" "$base/big/obj64m" |
+      awk '/Transfer\/sec/ { v = $2; u = substr(v, length(v) - 1); n = v + 0;
+        m = (u == "GB") ? 1073741824 : (u == "MB") ? 1048576 : (u == "KB") ? 1024 : 1; printf "%.0f", n * m }')")
+    t0=$(date +%s.%N)
+    curl -fsS --no-progress-meter --parallel --parallel-max "$BIG_CONNS" "${urls[@]}"
+    t1=$(date +%s.%N)
+    c_bigs+=("$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n * 67108864 / (b - a) }')")
+    lsprobe_load "$work/s3-big.env" --existing-prefix obj64m --mix get=100 \
+      --concurrency "$BIG_CONNS" --duration "${BIG_DUR}s" || true
+    l_bigs+=("$(figure '(.load.ops.get.bytes_per_s // 0) | floor')")
+  done
+  r_bigs=()
+  for i in "${!l_bigs[@]}"; do
+    r_bigs+=("$(ratio "${l_bigs[$i]}" "$(best "${w_bigs[$i]}" "${c_bigs[$i]}")")")
+  done
+  r=$(median "${r_bigs[@]}")
+  mibs() { for b in "$@"; do mib "$b"; echo; done | paste -sd/; }
+  figs="MiB/s lsprobe $(mibs "${l_bigs[@]}"), wrk $(mibs "${w_bigs[@]}"), curl $(mibs "${c_bigs[@]}"): ratios $(slashed "${r_bigs[@]}"), median ${r}x (>= 1.0)"
+  if at_least "$r" 1.0; then row "GET 64 MiB S3 vs best(wrk, curl)" "$figs" PASS; else
+    row "GET 64 MiB S3 vs best(wrk, curl)" "$figs" FAIL; fi
+fi
 
-# 3. Open loop: the rate held, best of ROUNDS runs (the machine's capacity, wrk with as many
-#    connections, is measured beside each: under RATE, no client can hold the rate).
-best_off=""
-figs=""
-for _ in $(seq 1 "$ROUNDS"); do
-  cap=$(wrk -t"$THREADS" -c"$RATE_CONNS" -d"${DUR}s" "$base/small/obj4k" | awk '/Requests\/sec/ {printf "%.0f", $2}')
-  lsprobe_load "$work/s3.env" --existing-prefix obj4k --mix get=100 --rate "$RATE" \
-    --concurrency "$RATE_CONNS" --duration "${DUR}s" || true
-  got=$(figure '.load.ops.get.ops_per_s // 0')
-  dropped=$(figure '.load.dropped')
-  off=$(awk -v g="$got" -v r="$RATE" 'BEGIN { d = (g - r) / r * 100; printf "%.2f", (d < 0 ? -d : d) }')
-  if [ -z "$best_off" ] || awk -v a="$off" -v b="$best_off" 'BEGIN { exit !(a < b) }'; then
-    best_off=$off
-    figs=$(printf '%.0f req/s of %s asked: %s %% off (<= 1), %s dropped; wrk -c%s %s req/s' \
-      "$got" "$RATE" "$off" "$dropped" "$RATE_CONNS" "$cap")
-  fi
-done
-if awk -v o="$best_off" 'BEGIN { exit !(o <= 1.0) }'; then row "open loop at $RATE req/s (S3)" "$figs" PASS; else
-  row "open loop at $RATE req/s (S3)" "$figs" FAIL; fi
+if [[ " $BARS " == *" open "* ]]; then
+  # 3. Open loop: the rate held, best of ROUNDS runs (the machine's capacity, wrk with as many
+  #    connections, is measured beside each: under RATE, no client can hold the rate).
+  best_off=""
+  figs=""
+  for _ in $(seq 1 "$ROUNDS"); do
+    cap=$(wrk -t"$THREADS" -c"$RATE_CONNS" -d"${DUR}s" "$base/small/obj4k" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+    lsprobe_load "$work/s3.env" --existing-prefix obj4k --mix get=100 --rate "$RATE" \
+      --concurrency "$RATE_CONNS" --duration "${DUR}s" || true
+    got=$(figure '.load.ops.get.ops_per_s // 0')
+    dropped=$(figure '.load.dropped')
+    off=$(awk -v g="$got" -v r="$RATE" 'BEGIN { d = (g - r) / r * 100; printf "%.2f", (d < 0 ? -d : d) }')
+    if [ -z "$best_off" ] || awk -v a="$off" -v b="$best_off" 'BEGIN { exit !(a < b) }'; then
+      best_off=$off
+      figs=$(printf '%.0f req/s of %s asked: %s %% off (<= 1), %s dropped; wrk -c%s %s req/s' \
+        "$got" "$RATE" "$off" "$dropped" "$RATE_CONNS" "$cap")
+    fi
+  done
+  if awk -v o="$best_off" 'BEGIN { exit !(o <= 1.0) }'; then row "open loop at $RATE req/s (S3)" "$figs" PASS; else
+    row "open loop at $RATE req/s (S3)" "$figs" FAIL; fi
+fi
 
 echo
 printf '%-34s %-58s %s\n' "bar" "figures" "result"

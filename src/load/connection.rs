@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{HeaderValue, StatusCode};
+use http::{HeaderValue, Method, StatusCode};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
@@ -240,12 +240,33 @@ impl Connection {
         keep: Keep,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Exchange, ExchangeError> {
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        let inlined = wire::encode_request(&req, &mut out);
+        let rest = (!inlined).then_some(&req.body().0[..]);
+        let result = self
+            .exchange_encoded(&out, rest, req.method(), keep, deadline)
+            .await;
+        self.out = out;
+        result
+    }
+
+    /// Sends a request already encoded ([`wire::encode_request`]): `head` (with any inlined
+    /// body), then `rest` (a body not inlined); `method` is the request's.
+    pub async fn exchange_encoded(
+        &mut self,
+        head: &[u8],
+        rest: Option<&[u8]>,
+        method: &Method,
+        keep: Keep,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Exchange, ExchangeError> {
         let result = match deadline {
             // A TLS handshake to a stalled server must not outlive the request either.
-            Some(d) => tokio::time::timeout_at(d, self.send_and_read(&req, keep))
+            Some(d) => tokio::time::timeout_at(d, self.send_and_read(head, rest, method, keep))
                 .await
                 .unwrap_or(Err(ExchangeError::Timeout)),
-            None => self.send_and_read(&req, keep).await,
+            None => self.send_and_read(head, rest, method, keep).await,
         };
         if !matches!(&result, Ok((_, true))) {
             // Failed, timed out half-way, or the server closes: the next request opens anew.
@@ -257,7 +278,9 @@ impl Connection {
     /// One exchange; `.1`: the connection may carry the next request.
     async fn send_and_read(
         &mut self,
-        req: &http::Request<Body>,
+        head: &[u8],
+        rest: Option<&[u8]>,
+        method: &Method,
         keep: Keep,
     ) -> Result<(Exchange, bool), ExchangeError> {
         if self
@@ -277,19 +300,15 @@ impl Connection {
             self.reader = wire::Reader::default();
         }
         let io = self.live.as_mut().expect("opened above");
-        self.out.clear();
-        let inlined = wire::encode_request(req, &mut self.out);
-        io.write_all(&self.out).await.map_err(ExchangeError::Http)?;
-        if !inlined {
-            io.write_all(&req.body().0)
-                .await
-                .map_err(ExchangeError::Http)?;
+        io.write_all(head).await.map_err(ExchangeError::Http)?;
+        if let Some(body) = rest {
+            io.write_all(body).await.map_err(ExchangeError::Http)?;
         }
         io.flush().await.map_err(ExchangeError::Http)?;
         let keep_all = keep == Keep::All;
         let head = self
             .reader
-            .head(io, req.method(), keep_all)
+            .head(io, method, keep_all)
             .await
             .map_err(ExchangeError::Http)?;
         let first_byte = tokio::time::Instant::now();

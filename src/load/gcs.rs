@@ -20,6 +20,7 @@ use http::{HeaderValue, Method, header};
 use serde::Deserialize;
 
 use super::connection::Endpoint;
+use super::head_cache::Stamp;
 use super::request::{Body, ListPage, ObjectPath, OpCall, OpRequest, uri_encode};
 use crate::config::Secret;
 
@@ -202,6 +203,14 @@ impl OpRequest for GcsRequests {
             h.insert(header::CONTENT_LENGTH, body.content_length.clone());
         }
         req
+    }
+
+    fn stamp(&self, _now: SystemTime) -> Stamp {
+        // A bearer request carries no date: it changes only with the token.
+        Stamp {
+            secs: 0,
+            generation: self.shared.generation.load(Ordering::Acquire),
+        }
     }
 
     fn endpoint(&self) -> &Arc<Endpoint> {

@@ -12,6 +12,7 @@
 pub mod autoterm;
 pub mod connection;
 pub mod gcs;
+pub mod head_cache;
 pub(crate) mod progress;
 pub mod recorder;
 pub mod request;
@@ -45,6 +46,7 @@ pub use timeline::{Live, LiveFigures};
 pub use verdict::{Verdict, VerdictConfig};
 
 use connection::{Connection, Keep};
+use head_cache::HeadCache;
 use recorder::{Outcome, Recorder};
 use worker::{RunShared, Worker};
 
@@ -511,6 +513,7 @@ pub async fn run_with_live<R: OpRequest>(
     let recorders: Vec<worker::SharedRecorder> = (0..threads)
         .map(|_| Arc::new(std::sync::Mutex::new(Recorder::new())))
         .collect();
+    let head_slots = HeadCache::slots_for(shared.read_set.len(), plan.concurrency);
     for w in 0..plan.concurrency {
         let slots = (0..plan.put_slots)
             .map(|s| requests.object_path(&put_key(&write_prefix, w, s)))
@@ -522,6 +525,7 @@ pub async fn run_with_live<R: OpRequest>(
             slots,
             recorders[w % threads].clone(),
             (plan.timeline || plan.autoterm.is_some()).then(|| tx.clone()),
+            HeadCache::new(head_slots),
         );
         let h = tokio::spawn(worker.run(shared.clone()));
         guard.0.push(h.abort_handle());

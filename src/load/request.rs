@@ -191,6 +191,9 @@ pub trait OpRequest: Clone + Send + Sync + 'static {
     /// The signed request for `call`, dated `now`. The URI is origin-form (path and query);
     /// the `Host` header is set.
     fn build(&mut self, call: &OpCall<'_>, now: SystemTime) -> http::Request<Body>;
+    /// What `build` at `now` depends on besides the call: for equal stamps, `build` gives
+    /// byte-identical requests for the same call (so a worker may send them again).
+    fn stamp(&self, now: SystemTime) -> super::head_cache::Stamp;
     /// The endpoint requests go to.
     fn endpoint(&self) -> &Arc<super::connection::Endpoint>;
     /// Parses one page of a List response: (key, size) pairs and the continuation, if any.

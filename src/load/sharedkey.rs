@@ -18,6 +18,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use super::connection::Endpoint;
+use super::head_cache::Stamp;
 use super::request::{
     Body, ListPage, ObjectPath, OpCall, OpRequest, http_date, unix_secs, uri_encode,
 };
@@ -290,6 +291,14 @@ impl OpRequest for AzureRequests {
             req.headers_mut().insert(header::AUTHORIZATION, auth);
         }
         req
+    }
+
+    fn stamp(&self, now: SystemTime) -> Stamp {
+        // Every request carries `Date` (with a SAS too, as azure-storage-blob sends it).
+        Stamp {
+            secs: unix_secs(now),
+            generation: 0,
+        }
     }
 
     fn endpoint(&self) -> &Arc<Endpoint> {

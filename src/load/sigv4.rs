@@ -16,6 +16,7 @@ use http::{HeaderName, HeaderValue, Method, header};
 use sha2::{Digest, Sha256};
 
 use super::connection::Endpoint;
+use super::head_cache::Stamp;
 use super::request::{
     Body, ListPage, ObjectPath, OpCall, OpRequest, amz_date, hex_into, unix_secs, uri_encode,
 };
@@ -376,6 +377,13 @@ impl OpRequest for S3Requests {
             HeaderValue::from_maybe_shared(Bytes::from(auth)).expect("ascii"),
         );
         req
+    }
+
+    fn stamp(&self, now: SystemTime) -> Stamp {
+        Stamp {
+            secs: unix_secs(now),
+            generation: self.shared.generation.load(Ordering::Acquire),
+        }
     }
 
     fn endpoint(&self) -> &Arc<Endpoint> {

@@ -2,8 +2,9 @@
 //! schedule, wait for its intended start (open loop), build and sign a request, exchange it on
 //! the worker's own connection, record. The one lock on this path is the recorder of the
 //! worker's runtime thread, held for the few records of a request (uncontended on one
-//! thread); the bodies are shared `Bytes`; the only per-request allocations are the
-//! request's header map, its `Authorization` value and what a kept (error) body holds.
+//! thread); the bodies are shared `Bytes`. A read (GET, HEAD) already built in the same
+//! signing second is sent again as it was encoded ([`HeadCache`]); any other request allocates
+//! its header map and `Authorization` value, and a kept (error) body what it holds.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -11,10 +12,12 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::connection::{Connection, ExchangeError, Keep};
+use super::head_cache::HeadCache;
 use super::recorder::{Outcome, Recorder};
 use super::request::{ObjectPath, Op, OpCall, OpRequest, Payload};
 use super::schedule::{Mix, Rng, Schedule, Slot};
 use super::timeline::{Interval, IntervalReport};
+use super::wire;
 
 /// Waits shorter than this are not slept (the timer's granularity is 1 ms): the request starts
 /// at once and is measured from its actual start.
@@ -76,6 +79,8 @@ pub(crate) struct Worker<R: OpRequest> {
     /// This worker's PUT keys; PUTs cycle through them so the run writes a bounded set.
     pub put_slots: Vec<ObjectPath>,
     pub put_used: Vec<bool>,
+    /// Reads already encoded, sent again while their stamp holds.
+    pub heads: HeadCache,
 }
 
 impl<R: OpRequest> Worker<R> {
@@ -86,6 +91,7 @@ impl<R: OpRequest> Worker<R> {
         put_slots: Vec<ObjectPath>,
         recorder: SharedRecorder,
         timeline: Option<tokio::sync::mpsc::UnboundedSender<IntervalReport>>,
+        heads: HeadCache,
     ) -> Self {
         let conn = Connection::new(requests.endpoint().clone());
         Worker {
@@ -96,6 +102,7 @@ impl<R: OpRequest> Worker<R> {
             put_used: vec![false; put_slots.len()],
             put_slots,
             requests,
+            heads,
         }
     }
 
@@ -128,11 +135,11 @@ impl<R: OpRequest> Worker<R> {
                 _ => now,
             };
             let op = run.mix.pick(&mut self.rng);
-            let mut read_path =
-                || &run.read_set[self.rng.below(run.read_set.len() as u64) as usize];
+            let read = matches!(op, Op::Get | Op::Head)
+                .then(|| self.rng.below(run.read_set.len() as u64) as usize);
             let (call, sent) = match op {
-                Op::Get => (OpCall::Get(read_path()), 0),
-                Op::Head => (OpCall::Head(read_path()), 0),
+                Op::Get => (OpCall::Get(&run.read_set[read.unwrap_or(0)]), 0),
+                Op::Head => (OpCall::Head(&run.read_set[read.unwrap_or(0)]), 0),
                 Op::List => (
                     OpCall::List {
                         prefix: &run.list_prefix,
@@ -159,11 +166,30 @@ impl<R: OpRequest> Worker<R> {
                 }
                 Op::Delete => (OpCall::Delete(&self.put_slots[last_put]), 0),
             };
-            let req = self.requests.build(&call, SystemTime::now());
-            let result = self
-                .conn
-                .exchange(req, Keep::Errors, Some(start + run.timeout))
-                .await;
+            let wall = SystemTime::now();
+            let deadline = Some(start + run.timeout);
+            // A read already built in this stamp (second, credentials) is sent as it was.
+            let stamp = read.map(|i| (i, self.requests.stamp(wall)));
+            if let Some((i, stamp)) = stamp
+                && self.heads.get(i, op, stamp).is_none()
+            {
+                let req = self.requests.build(&call, wall);
+                let method = req.method().clone();
+                self.heads.put(i, op, stamp, method, |out| {
+                    wire::encode_request(&req, out);
+                });
+            }
+            let result = match stamp.and_then(|(i, s)| self.heads.get(i, op, s)) {
+                Some((method, head)) => {
+                    self.conn
+                        .exchange_encoded(head, None, method, Keep::Errors, deadline)
+                        .await
+                }
+                None => {
+                    let req = self.requests.build(&call, wall);
+                    self.conn.exchange(req, Keep::Errors, deadline).await
+                }
+            };
             let end = Instant::now();
             // Open loop: measured from the intended start, so time spent waiting for a free
             // worker (a stalled server) counts. Never earlier than the actual start.
