@@ -28,6 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${PORT:-18080}
+CAPTURE_PORT=${CAPTURE_PORT:-$((PORT + 1))}
 CONNS=${CONNS:-16}
 DUR=${DUR:-5}
 ROUNDS=${ROUNDS:-5}
@@ -72,15 +73,9 @@ jq -n --rawfile key "$work/sa.pem" --arg uri "$base/token" '{type: "service_acco
   client_email: "bench@bench.iam.gserviceaccount.com", client_id: "1", token_uri: $uri}' \
   >"$work/sa.json"
 
-cat >"$work/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/error.log;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000; open_file_cache max=64 inactive=60s;
-  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
-  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
-  server { listen 127.0.0.1:$PORT; root $www;
+# What every server block serves.
+cat >"$work/locations.conf" <<CONF
+    root $www;
     # S3, path-style: /small/obj4k, /big/obj64m; LIST is GET /small?list-type=2...
     location = /small { default_type application/xml; try_files /lists/s3-small.xml =404; }
     location = /big { default_type application/xml; try_files /lists/s3-big.xml =404; }
@@ -97,7 +92,22 @@ http { access_log off; keepalive_requests 1000000; open_file_cache max=64 inacti
     location = /token { default_type application/json;
       return 200 '{"access_token":"ya29.bench","expires_in":3600,"token_type":"Bearer"}'; }
     location / { return 404; }
-  } }
+CONF
+# PORT serves the bars; CAPTURE_PORT serves the same and logs each request's target and
+# authentication headers: the GET bars' wrk sends what lsprobe sent there.
+cat >"$work/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/error.log;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000; open_file_cache max=64 inactive=60s;
+  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
+  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
+  log_format request '\$request_method|\$request_uri|\$http_authorization|\$http_x_amz_date|\$http_x_amz_content_sha256|\$http_date|\$http_x_ms_version';
+  server { listen 127.0.0.1:$PORT; include $work/locations.conf; }
+  server { listen 127.0.0.1:$CAPTURE_PORT; access_log $work/requests.log request;
+    include $work/locations.conf; }
+}
 CONF
 chmod -R a+rX "$work"
 nginx -c "$work/nginx.conf" -p "$work"
@@ -164,22 +174,53 @@ at_least() { awk -v r="$1" -v t="$2" 'BEGIN { exit !(r >= t) }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 slashed() { printf '%s/' "$@" | sed 's#/$##'; }
 
-# 1. Signed 4 KiB GETs against wrk: wrk and lsprobe take turns, wrk first and last
-#    (w0 l1 w1 l2 w2 ...), each lsprobe run is compared with the mean of the wrk runs on either
-#    side of it, and the bar is the median of those ratios. The machine's speed drifts by
-#    +-15 % within a minute here: neighbours on both sides cancel a drift that one neighbour
-#    carries into the ratio, and the median is not carried by one lucky run of either tool.
-wrk_small() { wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" "$base/small/obj4k" | awk '/Requests\/sec/ {print $2}'; }
-declare -A endpoint_of=([s3]="$base" [azure-key]="$base/acct" [azure-sas]="$base/acct" [gcs]="$base")
+# 1. Signed 4 KiB GETs against wrk sending the same request: lsprobe's GET is captured first
+#    (its target and authentication headers, as nginx on CAPTURE_PORT logged them), and wrk
+#    sends those bytes every time (a frozen signature: nginx checks none). The server's work on
+#    a signed request (11 % more than on a bare GET for S3's headers here) is then the same on
+#    both sides, and the ratio measures the clients. WRK_REQUEST=bare sends wrk's bare GET
+#    instead.
+#    wrk and lsprobe take turns, wrk first and last (w0 l1 w1 l2 w2 ...), each lsprobe run is
+#    compared with the mean of the wrk runs on either side of it, and the bar is the median of
+#    those ratios. The machine's speed drifts by +-15 % within a minute here: neighbours on
+#    both sides cancel a drift that one neighbour carries into the ratio, and the median is not
+#    carried by one lucky run of either tool.
+WRK_REQUEST=${WRK_REQUEST:-same}
+wrk_small() { wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" "${wrk_request[@]}" | awk '/Requests\/sec/ {print $2}'; }
+# capture_get MODE ENDPOINT_PATH: sets wrk_request to the GET lsprobe sends in MODE.
+capture_get() {
+  wrk_request=("$base/small/obj4k")
+  [ "$WRK_REQUEST" = same ] || return 0
+  : >"$work/requests.log"
+  lsprobe_load "$work/$1.env" --endpoint "http://127.0.0.1:$CAPTURE_PORT$2" \
+    --existing-prefix obj4k --mix get=100 --concurrency 1 --duration 1s || return $?
+  local method uri auth amz_date amz_sha date ms_version
+  IFS='|' read -r method uri auth amz_date amz_sha date ms_version \
+    < <(grep '^GET|[^|]*obj4k' "$work/requests.log" | tail -1)
+  [ -n "${uri:-}" ] || { echo "$1: no GET captured" >&2; return 3; }
+  wrk_request=("$base$uri")
+  for h in "authorization: $auth" "x-amz-date: $amz_date" "x-amz-content-sha256: $amz_sha" \
+    "date: $date" "x-ms-version: $ms_version"; do
+    [ "${h#*: }" = - ] || wrk_request+=(-H "$h")
+  done
+}
+declare -A endpoint_of=([s3]="" [azure-key]="/acct" [azure-sas]="/acct" [gcs]="")
 declare -A label_of=([s3]="S3 SigV4" [azure-key]="Azure SharedKey" [azure-sas]="Azure SAS" [gcs]="GCS bearer")
 for mode in $MODES; do
   [[ " $BARS " == *" get "* ]] || break
-  w_all=("$(wrk_small)")
   l_all=()
   r_all=()
   skip=""
+  if capture_get "$mode" "${endpoint_of[$mode]}"; then :; elif [ $? -eq 2 ]; then
+    row "GET 4 KiB ${label_of[$mode]} vs wrk" "not supported by this lsprobe: $(grep -m1 '^error:' "$work/err.txt" | cut -c8-160)" SKIP
+    continue
+  else
+    row "GET 4 KiB ${label_of[$mode]} vs wrk" "lsprobe's GET could not be captured" FAIL
+    continue
+  fi
+  w_all=("$(wrk_small)")
   for i in $(seq 1 "$ROUNDS"); do
-    if lsprobe_load "$work/$mode.env" --endpoint "${endpoint_of[$mode]}" \
+    if lsprobe_load "$work/$mode.env" --endpoint "$base${endpoint_of[$mode]}" \
       --existing-prefix obj4k --mix get=100 --concurrency "$CONNS" --duration "${DUR}s"; then :
     elif [ $? -eq 2 ]; then
       skip=$(grep -m1 '^error:' "$work/err.txt" | cut -c8-160)
@@ -195,7 +236,7 @@ for mode in $MODES; do
     l_all+=("$l")
     r_all+=("$(ratio "$l" "$(awk -v a="${w_all[$((i - 1))]}" -v b="${w_all[$i]}" 'BEGIN { print (a + b) / 2 }')")")
   done
-  name="GET 4 KiB ${label_of[$mode]} vs wrk"
+  name="GET 4 KiB ${label_of[$mode]} vs wrk ($WRK_REQUEST)"
   if [ -n "$skip" ]; then
     row "$name" "not supported by this lsprobe: $skip" SKIP
     continue
