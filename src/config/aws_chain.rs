@@ -242,7 +242,12 @@ pub(super) fn select(
 }
 
 fn sts_endpoint(sources: &Sources, region: Option<&str>) -> Result<Sourced<url::Url>, ConfigError> {
-    for name in ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"] {
+    let configured = if super::resolve::ignores_configured_endpoints(sources) {
+        &[][..]
+    } else {
+        &["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"][..]
+    };
+    for &name in configured {
         if let Some(v) = sources.pick(name) {
             let url = super::parse::url(&v, name)?;
             return Ok(Sourced::new(url, v.source));

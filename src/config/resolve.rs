@@ -160,15 +160,19 @@ pub fn resolve(args: &TargetOptions, env: &[(String, String)]) -> Result<Resolve
     // Label Studio hands an empty STORAGE_AWS_ENDPOINT_URL to botocore as it is; the GCS one
     // it tests for truth.
     let endpoint = flag(&args.endpoint, "--endpoint")
+        .map(|e| (e, "--endpoint"))
         .or_else(|| match provider.value {
-            Provider::S3 => sources.pick_raw(names.endpoint),
-            _ => sources.pick(names.endpoint),
+            Provider::S3 => sources
+                .pick_raw(names.endpoint)
+                .map(|e| (e, names.endpoint))
+                .or_else(|| configured_s3_endpoint(&sources)),
+            _ => sources.pick(names.endpoint).map(|e| (e, names.endpoint)),
         })
-        .map(|e| {
-            if provider.value == Provider::S3 {
+        .map(|(e, name)| {
+            if name == names.endpoint && provider.value == Provider::S3 {
                 as_label_studio::s3_endpoint(&e)?;
             }
-            parse::url(&e, names.endpoint).map(|u| Sourced::new(u, e.source))
+            parse::url(&e, name).map(|u| Sourced::new(u, e.source))
         })
         .transpose()?;
     let url_expiry_secs = match sources.pick_raw(names.expiry) {
@@ -228,6 +232,27 @@ pub fn resolve(args: &TargetOptions, env: &[(String, String)]) -> Result<Resolve
         warnings,
         read,
     })
+}
+
+/// The endpoint botocore takes when Label Studio passes none (no `STORAGE_AWS_ENDPOINT_URL`):
+/// `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL` (empty ones skipped), unless
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is `true` (any case). botocore 1.44,
+/// `ConfiguredEndpointProvider` and `ClientArgsCreator._compute_configured_endpoint_url`.
+fn configured_s3_endpoint(sources: &Sources) -> Option<(Sourced<String>, &'static str)> {
+    if ignores_configured_endpoints(sources) {
+        return None;
+    }
+    ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .into_iter()
+        .find_map(|name| sources.pick(name).map(|v| (v, name)))
+}
+
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`: botocore uses no configured endpoint URL (S3's,
+/// STS's), only what the code passes.
+pub(super) fn ignores_configured_endpoints(sources: &Sources) -> bool {
+    sources
+        .pick("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_some_and(|v| v.value.eq_ignore_ascii_case("true"))
 }
 
 /// Conventional variable names (`STORAGE_AWS_FOLDER`, `HOST`, `http_proxy`): one case, with
