@@ -5,9 +5,10 @@
 # `--existing-prefix` sends first (nothing is written).
 #
 #   1. signed 4 KiB GETs, CONNS connections, DUR s, ROUNDS runs of lsprobe between ROUNDS + 1
-#      runs of wrk: S3 (SigV4), Azure (SharedKey), Azure (SAS), GCS (bearer token from a
-#      service-account key whose token_uri is the same nginx); bar: the median of the ratios of
-#      each lsprobe run to the mean of the wrk runs beside it >= 0.95.
+#      runs of wrk sending the same request (captured from lsprobe first): S3 (SigV4), Azure
+#      (SharedKey), Azure (SAS), GCS (bearer token from a service-account key whose token_uri is
+#      the same nginx); bar: the median of the ratios of each lsprobe run to the mean of the wrk
+#      runs beside it >= 0.95.
 #      A mode this build of lsprobe does not support yet (exit 2) is reported as SKIP.
 #   2. 64 MiB GETs (S3), BIG_CONNS connections, ROUNDS rounds of wrk, curl and lsprobe back to
 #      back: the median of lsprobe's bytes/s over the better of wrk and curl in its round
@@ -21,9 +22,10 @@
 #
 # Prints a table of the figures, PASS/FAIL (or SKIP) per bar and the machine's load (uptime):
 # on a shared machine the figures are noisy, quote them with the load. Exits 1 when a bar
-# fails. Environment: PORT, CONNS (16), DUR (5), ROUNDS (5), BIG_CONNS (4), BIG_DUR (5),
-# RATE (50000), RATE_CONNS (64), THREADS (1), LSPROBE (a built binary; default: cargo build --release),
-# BARS (which bars: "get big open"), MODES (which GET bars: "s3 azure-key azure-sas gcs").
+# fails. Environment: PORT, CAPTURE_PORT (PORT + 1), WRK_REQUEST (same, or bare), CONNS (16),
+# DUR (5), ROUNDS (9), BIG_CONNS (4), BIG_DUR (5), RATE (50000), RATE_CONNS (64), THREADS (1),
+# LSPROBE (a built binary; default: cargo build --release), BARS (which bars: "get big open"),
+# MODES (which GET bars: "s3 azure-key azure-sas gcs").
 # Needs: nginx, wrk, curl, openssl, jq (Debian: apt-get install nginx-light wrk curl openssl jq).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +33,7 @@ PORT=${PORT:-18080}
 CAPTURE_PORT=${CAPTURE_PORT:-$((PORT + 1))}
 CONNS=${CONNS:-16}
 DUR=${DUR:-5}
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-9}
 BIG_CONNS=${BIG_CONNS:-4}
 BIG_DUR=${BIG_DUR:-5}
 RATE=${RATE:-50000}
