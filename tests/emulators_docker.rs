@@ -155,6 +155,10 @@ fn up_status_env_down_with_the_docker_backend() {
             ],
         );
         assert!(env.status.success(), "{kind}: {}", text(&env.stderr));
+        if kind == Kind::S3 {
+            let first = text(&env.stdout).lines().next().unwrap_or("").to_string();
+            assert!(first.contains("(moto "), "the comment names moto: {first}");
+        }
         let file = dir.path().join(format!("{kind}.list"));
         std::fs::write(&file, &env.stdout).unwrap();
         let run = check(&file, &[]);
@@ -194,6 +198,11 @@ fn up_status_env_down_with_the_docker_backend() {
 
     let down = lsprobe(engine, &state, &["emulators", "down"]);
     assert!(down.status.success(), "{}", text(&down.stderr));
+    assert!(
+        text(&down.stderr).contains("s3 (container)"),
+        "{}",
+        text(&down.stderr)
+    );
     assert_eq!(
         project_containers(engine, &state),
         Vec::<serde_json::Value>::new()

@@ -43,8 +43,10 @@ pub async fn run(cmd: &EmulatorsCommand) -> Result<Exit, RunError> {
             let running: Vec<String> = wanted
                 .iter()
                 .filter_map(|k| {
-                    emu.get(*k)
-                        .map(|r| format!("{k} (pid {})", pid_text(r.pid)))
+                    emu.get(*k).map(|r| match r.pid {
+                        Some(pid) => format!("{k} (pid {pid})"),
+                        None => format!("{k} (container)"),
+                    })
                 })
                 .collect();
             emu.stop_kinds(&wanted).await?;
@@ -78,7 +80,10 @@ pub async fn run(cmd: &EmulatorsCommand) -> Result<Exit, RunError> {
             let emu = Emulators::attach(&layout)?;
             let pairs = emu.env_list(kind, user)?;
             match format {
-                EnvFormat::EnvList => print!("{}", env_list::render(kind, &pairs)),
+                EnvFormat::EnvList => {
+                    let emulator = emu.get(kind).map_or(kind.emulator(), emulator_of);
+                    print!("{}", env_list::render_for(kind, emulator, &pairs))
+                }
                 EnvFormat::Json => {
                     let map: serde_json::Map<String, serde_json::Value> = pairs
                         .into_iter()
@@ -101,8 +106,9 @@ fn emulator_of(r: &crate::emulators::Running) -> &'static str {
     }
 }
 
+/// The status table's pid column: `-` for a container (its process is the engine's).
 fn pid_text(pid: Option<u32>) -> String {
-    pid.map_or_else(|| "docker".to_string(), |p| p.to_string())
+    pid.map_or_else(|| "-".to_string(), |p| p.to_string())
 }
 
 fn print_status(emu: &Emulators, format: ShowFormat) {

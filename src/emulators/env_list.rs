@@ -69,9 +69,13 @@ pub fn env_list(
 /// `KEY=VALUE` lines with a comment naming the emulator, as Docker's `--env-file` reads them
 /// (values are printed bare: none of them holds spaces, quotes or newlines).
 pub fn render(kind: Kind, pairs: &[(String, String)]) -> String {
+    render_for(kind, kind.emulator(), pairs)
+}
+
+/// [`render`] naming `emulator` (what actually serves `kind`: moto behind the containers' `s3`).
+pub fn render_for(kind: Kind, emulator: &str, pairs: &[(String, String)]) -> String {
     let mut out = format!(
-        "# Label Studio storage on the local {kind} emulator ({}), written by lsprobe\n",
-        kind.emulator()
+        "# Label Studio storage on the local {kind} emulator ({emulator}), written by lsprobe\n"
     );
     for (k, v) in pairs {
         out.push_str(&format!("{k}={v}\n"));
