@@ -380,30 +380,64 @@ fn bad_flags_exit_2_naming_the_flag() {
     }
 }
 
+/// Credentials that cannot be obtained fail the run (exit 1, as `lsprobe check` fails its
+/// credentials), with a report naming the source and the fix: it is not bad input (exit 2),
+/// and no storage request is sent.
 #[test]
-fn gcs_without_a_token_is_refused_naming_the_metadata_server() {
-    // No key file: the token comes from the metadata server, here a closed loopback port.
+fn credentials_that_cannot_be_obtained_fail_the_run_naming_the_source_and_fix() {
+    // The metadata servers are a closed loopback port: GCS without a key file, S3 without keys.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let host = closed.local_addr().unwrap().to_string();
     drop(closed);
-    let out = assert_cmd::Command::cargo_bin("lsprobe")
-        .unwrap()
-        .env_clear()
-        .env("GCE_METADATA_HOST", &host)
-        .args(["load", "--type", "gcs", "--bucket", "b", "--requests", "1"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("no access token") && stderr.contains("GCE metadata server"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("GOOGLE_APPLICATION_CREDENTIALS"),
-        "the fix: {stderr}"
-    );
-    assert!(out.stdout.is_empty(), "nothing runs");
+    let home = tempfile::tempdir().unwrap();
+    let imds = format!("http://{host}");
+    // (the variables, the provider, what the message names)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a [&'a str]);
+    let cases: [Case; 2] = [
+        (
+            &[("GCE_METADATA_HOST", &host)],
+            "gcs",
+            &[
+                "no access token",
+                "GCE metadata server",
+                "GOOGLE_APPLICATION_CREDENTIALS",
+            ],
+        ),
+        (
+            &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds)],
+            "s3",
+            &["AWS chain gave no credentials", "instance metadata"],
+        ),
+    ];
+    for (vars, provider, named) in cases {
+        let out = assert_cmd::Command::cargo_bin("lsprobe")
+            .unwrap()
+            .env_clear()
+            .env("HOME", home.path())
+            .envs(vars.iter().copied())
+            .args(["load", "--format", "json", "--type", provider])
+            .args(["--bucket", "b", "--endpoint", "http://127.0.0.1:9"])
+            .args(["--requests", "1"])
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{provider}: {stderr}");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        validate_schema(&report);
+        let verdict = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "load.verdict")
+            .unwrap_or_else(|| panic!("{report}"));
+        assert_eq!(verdict["status"], "fail", "{verdict}");
+        let message = verdict["message"].as_str().unwrap();
+        for n in named {
+            assert!(message.contains(n), "{provider}: {n:?} in {message}");
+        }
+        assert!(report["load"].is_null(), "nothing was measured: {report}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -424,11 +424,12 @@ fn gcs_metadata_server_tokens_are_refreshed_before_expiry() {
     drop(runtime);
 }
 
-/// A key file that cannot give a token is exit 2 before any request reaches the bucket: one
-/// without a private key (named, never quoted), and one whose key the token endpoint refuses
-/// (`invalid_grant`, as Google answers a deleted key).
+/// A key file that cannot give a token stops the run before any request reaches the bucket,
+/// as `lsprobe check` does: one without a private key is bad input (exit 2, the file named,
+/// never quoted); one whose key the token endpoint refuses (`invalid_grant`, as Google answers
+/// a deleted key) fails the run (exit 1, a report saying why).
 #[test]
-fn gcs_key_files_that_give_no_token_are_refused_before_any_request() {
+fn gcs_key_files_that_give_no_token_fail_before_any_request() {
     let Some(pem) = lsprobe::emulators::rsa_private_key_pem() else {
         support::skip_or_fail("openssl is not installed (an RSA key for the grant)");
         return;
@@ -450,9 +451,14 @@ fn gcs_key_files_that_give_no_token_are_refused_before_any_request() {
     let grant = standins::google_token(EMAIL, public_of_other, 3600, Default::default());
     let bucket = standins::StandIn::start(|_| (500, "text/plain", String::new()));
     let dir = tempfile::tempdir().unwrap();
-    for (name, private_key, named) in [
-        ("no key", "".to_string(), "no usable private_key"),
-        ("a key the endpoint refuses", pem.clone(), "invalid_grant"),
+    for (name, private_key, named, code) in [
+        ("no key", "".to_string(), "no usable private_key", 2),
+        (
+            "a key the endpoint refuses",
+            pem.clone(),
+            "invalid_grant",
+            1,
+        ),
     ] {
         let key_file = dir.path().join("sa.json");
         std::fs::write(
@@ -480,18 +486,15 @@ fn gcs_key_files_that_give_no_token_are_refused_before_any_request() {
             ],
         );
         let run = load(&env, &["--requests", "10"], &[]);
-        assert_eq!(run.code, 2, "{name}: {}", run.stderr);
-        assert!(run.stderr.contains(named), "{name}: {}", run.stderr);
+        assert_eq!(run.code, code, "{name}: {}", run.stderr);
+        let said = format!("{}{}", run.report, run.stderr);
+        assert!(said.contains(named), "{name}: {said}");
         assert!(
-            run.stderr.contains(key_file.to_str().unwrap()),
-            "{name}: names the file: {}",
-            run.stderr
+            said.contains(key_file.to_str().unwrap()),
+            "{name}: names the file: {said}"
         );
-        assert!(
-            !run.stderr.contains("PRIVATE KEY"),
-            "{name}: {}",
-            run.stderr
-        );
+        assert!(!said.contains("PRIVATE KEY"), "{name}: {said}");
+        assert!(run.report["load"].is_null(), "{name}: nothing measured");
         assert!(
             bucket.requests().is_empty(),
             "{name}: nothing reached the bucket"

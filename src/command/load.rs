@@ -69,10 +69,19 @@ fn endpoint(url: &str, verify: &TlsVerify) -> Result<Arc<Endpoint>, RunError> {
     Ok(Arc::new(ep))
 }
 
+/// Credentials the configuration points at could not be obtained (the AWS chain, a GCS token):
+/// Label Studio's uploads would fail the same way, so the run fails (exit 1) with the reason
+/// and its fix, as `lsprobe check` does; it is not bad input.
+#[derive(Debug)]
+pub struct NoCredentials(pub String);
+
 /// Builds the lean request path for `target`: S3 (static keys or the AWS default chain,
 /// resolved once), Azure with an account key or a SAS token, GCS with the bearer token of the
 /// adapter's credentials (fetched once here; see [`refresh_gcs_token`]).
-pub async fn lean_requests(target: &Target, storage: &Storage) -> Result<LeanRequests, RunError> {
+pub async fn lean_requests(
+    target: &Target,
+    storage: &Storage,
+) -> Result<Result<LeanRequests, NoCredentials>, RunError> {
     let chain = match storage.cloud() {
         Cloud::S3(s3) => s3.chain_provider().cloned(),
         _ => None,
@@ -93,13 +102,16 @@ pub async fn lean_requests(target: &Target, storage: &Storage) -> Result<LeanReq
                     let provider = chain
                         .as_deref()
                         .ok_or_else(|| bad("no AWS chain provider".into()))?;
-                    let c = provider.current().await.map_err(|e| {
-                        bad(format!(
-                            "no S3 keys are configured and the AWS chain gave no credentials: \
-                             {e}. {}",
-                            e.fix
-                        ))
-                    })?;
+                    let c = match provider.current().await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            return Ok(Err(NoCredentials(format!(
+                                "no S3 keys are configured and the AWS chain gave no \
+                                 credentials: {e}. {}",
+                                e.fix
+                            ))));
+                        }
+                    };
                     let c = c.credential;
                     for (what, value) in [
                         ("access key id", Some(&c.key_id)),
@@ -138,14 +150,14 @@ pub async fn lean_requests(target: &Target, storage: &Storage) -> Result<LeanReq
                     }
                 }
             };
-            Ok(LeanRequests::S3(Box::new(S3Requests::new(S3Config {
+            Ok(Ok(LeanRequests::S3(Box::new(S3Requests::new(S3Config {
                 endpoint: endpoint(&url, &s.verify.value)?,
                 bucket,
                 region,
                 access_key_id: key_id,
                 secret_access_key: secret,
                 session_token: token,
-            }))))
+            })))))
         }
         ProviderSettings::Azure(a) => {
             let account = a.account_name.value.clone();
@@ -166,18 +178,21 @@ pub async fn lean_requests(target: &Target, storage: &Storage) -> Result<LeanReq
                     AzureRequests::with_sas(endpoint, account, &bucket, sas.value.clone())
                 }
             };
-            Ok(LeanRequests::Azure(requests))
+            Ok(Ok(LeanRequests::Azure(requests)))
         }
         ProviderSettings::Gcs(_) => {
             let Cloud::Gcs(gcs) = storage.cloud() else {
                 return Err(bad("no GCS adapter for GCS settings".into()));
             };
-            let token = gcs.tokens().current().await.map_err(|e| {
-                bad(format!(
-                    "the GCS credentials gave no access token: {e}. {}",
-                    e.fix
-                ))
-            })?;
+            let token = match gcs.tokens().current().await {
+                Ok(t) => t,
+                Err(e) => {
+                    return Ok(Err(NoCredentials(format!(
+                        "the GCS credentials gave no access token: {e}. {}",
+                        e.fix
+                    ))));
+                }
+            };
             let token = token.map(|t| Secret::new(t.bearer.clone()));
             let requests = GcsRequests::new(
                 GcsConfig {
@@ -187,7 +202,7 @@ pub async fn lean_requests(target: &Target, storage: &Storage) -> Result<LeanReq
                 token.as_ref(),
             )
             .map_err(|e| bad(e.to_string()))?;
-            Ok(LeanRequests::Gcs(requests))
+            Ok(Ok(LeanRequests::Gcs(requests)))
         }
     }
 }
@@ -264,7 +279,12 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
         Cloud::S3(s3) => s3.chain_provider().cloned(),
         _ => None,
     };
-    let requests = lean_requests(&target, &storage).await?;
+    let requests = match lean_requests(&target, &storage).await? {
+        Ok(r) => r,
+        Err(NoCredentials(message)) => {
+            return no_credentials(&writer, args, &target, message);
+        }
+    };
     let gcs_tokens = match storage.cloud() {
         Cloud::Gcs(gcs) => Some(gcs.tokens()),
         _ => None,
@@ -394,6 +414,28 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
         1 => Exit::Failed,
         _ => Exit::Incomplete,
     })
+}
+
+/// The report of a run that could not start: no credentials. Nothing was written.
+fn no_credentials(
+    writer: &ReportWriter,
+    args: &LoadArgs,
+    target: &Target,
+    message: String,
+) -> Result<Exit, RunError> {
+    let mut report = RunReport::new(TargetSummary::from(target));
+    report.push_check(
+        CheckResult::new("load.verdict", Status::Fail, message).with_remediation(
+            "Fix the credentials Label Studio gets (the variables or files named above); \
+             `lsprobe check` with the same configuration names the step that failed.",
+        ),
+    );
+    let exit = report.finish(false);
+    writer
+        .write(&report)
+        .map_err(|e| RunError::Incomplete(e.into()))?;
+    print(args.report_dir.as_deref(), &args.formats, &report);
+    Ok(exit)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
