@@ -169,7 +169,8 @@ pub fn resolve(args: &TargetOptions, env: &[(String, String)]) -> Result<Resolve
             _ => sources.pick(names.endpoint).map(|e| (e, names.endpoint)),
         })
         .map(|(e, name)| {
-            if name == names.endpoint && provider.value == Provider::S3 {
+            // (botocore's own variables are named as they are by parse::url below)
+            if provider.value == Provider::S3 && !name.starts_with("AWS_") {
                 as_label_studio::s3_endpoint(&e)?;
             }
             parse::url(&e, name).map(|u| Sourced::new(u, e.source))

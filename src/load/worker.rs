@@ -176,7 +176,8 @@ impl<R: OpRequest> Worker<R> {
                 let req = self.requests.build(&call, wall);
                 let method = req.method().clone();
                 self.heads.put(i, op, stamp, method, |out| {
-                    wire::encode_request(&req, out);
+                    let inlined = wire::encode_request(&req, out);
+                    debug_assert!(inlined, "a read carries no body to send apart");
                 });
             }
             let result = match stamp.and_then(|(i, s)| self.heads.get(i, op, s)) {
