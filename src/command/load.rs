@@ -131,10 +131,15 @@ pub async fn lean_requests(
                     )
                 }
             };
-            let region = target
+            let configured = target
                 .region
                 .as_ref()
                 .map_or_else(|| "us-east-1".to_string(), |r| r.value.clone());
+            let (region, note) =
+                super::load_region::bucket_region(target, storage, &configured).await;
+            if let Some(note) = note {
+                eprintln!("warning: {note}");
+            }
             let (url, bucket) = match &target.endpoint {
                 Some(e) => (e.value.as_str().trim_end_matches('/').to_string(), bucket),
                 None => {

@@ -10,6 +10,7 @@ mod k8s;
 pub mod lifecycle;
 pub mod load;
 mod load_grant;
+mod load_region;
 mod load_setup;
 pub mod report;
 mod value_enums;
