@@ -67,6 +67,14 @@ fn a_bucket_in_another_region_is_measured_there_and_the_region_named() {
                 && stderr.contains(&format!("STORAGE_AWS_REGION_NAME={region}")),
             "{name}: the region is named: {stderr}"
         );
+        let verdict = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "load.verdict")
+            .unwrap();
+        assert_eq!(verdict["evidence"]["bucket_region"], region, "{verdict}");
+        assert_eq!(verdict["evidence"]["configured_region"], "us-east-1");
         let cleanup = &report["cleanup"];
         assert!(
             cleanup["deleted"].as_u64().unwrap() > 0,

@@ -397,6 +397,14 @@ pub async fn run(args: &LoadArgs) -> Result<Exit, RunError> {
             Some(prefix) => check.with_evidence("read_prefix", prefix.clone()),
             None => check.with_evidence("run_prefix", store.run.prefix.clone()),
         };
+        // The run signed for the bucket's region S3 named (see load_region): the report says so.
+        if let Cloud::S3(s3) = store.storage().cloud()
+            && let Some(region) = s3.learnt_region()
+        {
+            check = check
+                .with_evidence("bucket_region", region)
+                .with_evidence("configured_region", s3.configured_region());
+        }
         check.duration_ms = elapsed_ms;
         report.push_check(check);
     }
